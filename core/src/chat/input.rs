@@ -1,0 +1,272 @@
+//! Text frames from users: limits, lines, commands.
+
+use super::Chat;
+use crate::command::{self, Command, Request};
+use crate::line::{Line, Problem, Said};
+use crate::name;
+use crate::output::{CloseReason, ConnId};
+use crate::room::Spoken;
+use crate::text;
+use crate::time::Now;
+use std::borrow::Cow;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The `! slow down` notice goes out at most this often.
+const SLOW_NOTICE_EVERY: Duration = Duration::from_secs(1);
+
+impl Chat {
+    /// A text frame arrived from a connection (its raw payload, not yet checked as UTF-8).
+    ///
+    /// A frame is split into lines. If it starts with a command, it is that command: further
+    /// lines are more text for `/me` and `/whisper` and ignored by the others. Otherwise every
+    /// line is said in the room. Every line costs one token of the rate limit (a command
+    /// without text costs one); a frame that cannot pay for all its lines is dropped whole.
+    pub fn handle_text(&mut self, id: ConnId, frame: &[u8], now: Now) {
+        let Some(user) = self.users.get_mut(&id) else {
+            return; // closed already, or never joined
+        };
+        user.seen(now.at);
+        self.stats.frames_in += 1;
+        if frame.len() > self.config.max_frame_bytes {
+            return self.close(id, CloseReason::MessageTooBig);
+        }
+        let Ok(frame) = std::str::from_utf8(frame) else {
+            return self.close(id, CloseReason::InvalidUtf8);
+        };
+        if text::is_blank(frame) {
+            return;
+        }
+        if frame.len() > self.config.max_message_bytes {
+            let max = self.config.max_message_bytes;
+            return self.tell(id, &Line::Error(Problem::MessageTooLong(max)));
+        }
+        let lines: Vec<Cow<'_, str>> = text::lines(frame).map(text::sanitize).collect();
+        if lines.len() > self.config.max_lines {
+            let max = self.config.max_lines;
+            return self.tell(id, &Line::Error(Problem::TooManyLines(max)));
+        }
+        // Not blank, so there is a first line.
+        let (first, rest) = lines.split_first().expect("a non-blank frame has a line");
+        let request = command::parse(first);
+        let cost = match &request {
+            Request::Say(_) => lines.len(),
+            Request::Command(Command::Me(_) | Command::Whisper(..)) => lines.len(),
+            Request::Command(_) => 1,
+        };
+        if !self.pay(id, cost, now) {
+            return;
+        }
+        match request {
+            Request::Say(first) => {
+                let all = std::iter::once(first).chain(rest.iter().map(|l| &**l));
+                self.say(id, all, false, now);
+            }
+            Request::Command(c) => self.run(id, c, rest, now),
+        }
+    }
+
+    /// Takes `cost` tokens, or sends `! slow down` (at most once a second) and says no.
+    fn pay(&mut self, id: ConnId, cost: usize, now: Now) -> bool {
+        let (rate, burst) = (self.config.rate, self.config.burst);
+        let Some(user) = self.users.get_mut(&id) else {
+            return false;
+        };
+        let cost = u32::try_from(cost).unwrap_or(u32::MAX);
+        if user.bucket.take(cost, rate, burst, now.at) {
+            return true;
+        }
+        let quiet = user
+            .slowed_at
+            .is_some_and(|at| now.at.saturating_duration_since(at) < SLOW_NOTICE_EVERY);
+        if !quiet {
+            user.slowed_at = Some(now.at);
+            self.tell(id, &Line::Error(Problem::SlowDown(rate)));
+        }
+        false
+    }
+
+    fn run(&mut self, id: ConnId, command: Command<'_>, rest: &[Cow<'_, str>], now: Now) {
+        let more = rest.iter().map(|l| &**l);
+        match command {
+            Command::Me(first) => {
+                let lines: Vec<&str> = non_blank(first).chain(more).collect();
+                if lines.is_empty() {
+                    return self.tell(id, &Line::Error(Problem::Usage("/me TEXT")));
+                }
+                self.say(id, lines.into_iter(), true, now);
+            }
+            Command::Whisper(Some(to), first) => {
+                let lines: Vec<&str> = non_blank(first).chain(more).collect();
+                if lines.is_empty() {
+                    return self.tell(id, &Line::Error(Problem::Usage("/whisper NAME TEXT")));
+                }
+                self.whisper(id, to, &lines, now);
+            }
+            Command::Whisper(None, _) => {
+                self.tell(id, &Line::Error(Problem::Usage("/whisper NAME TEXT")))
+            }
+            Command::Nick(Some(new)) => self.rename(id, new),
+            Command::Nick(None) => self.tell(id, &Line::Error(Problem::Usage("/nick NAME"))),
+            Command::Join(Some(room)) => self.change_room(id, room),
+            Command::Join(None) => self.tell(id, &Line::Error(Problem::Usage("/join ROOM"))),
+            Command::Users => self.list_users(id),
+            Command::Rooms => self.list_rooms(id),
+            Command::Help => self.tell(id, &Line::Help),
+            Command::Quit => self.close(id, CloseReason::Quit),
+            Command::Unknown(word) => self.tell(id, &Line::Error(Problem::UnknownCommand(word))),
+        }
+    }
+
+    /// Broadcasts chat lines (or `/me` actions) to the sender's room and keeps them in history.
+    fn say<'a>(&mut self, id: ConnId, lines: impl Iterator<Item = &'a str>, action: bool, now: Now) {
+        let Some(user) = self.users.get(&id) else {
+            return;
+        };
+        let (from, room) = (user.name.clone(), user.room.clone());
+        for text in lines {
+            let said = Said {
+                room: &room,
+                from: &from,
+                text,
+                ts: now.unix_ms,
+            };
+            let line = if action {
+                Line::Action(said)
+            } else {
+                Line::Message(said)
+            };
+            let Some(payload) = self.broadcast(&room, &line, None) else {
+                continue;
+            };
+            let spoken = Spoken {
+                text: payload,
+                action,
+                from: from.clone(),
+                said: text.into(),
+                ts: now.unix_ms,
+            };
+            let cap = self.config.history;
+            if let Some(r) = self.rooms.get_mut(&room) {
+                r.remember(spoken, cap);
+            }
+        }
+    }
+
+    fn whisper(&mut self, id: ConnId, to: &str, lines: &[&str], now: Now) {
+        let Some(&target) = self.names.get(&*name::key(to)) else {
+            return self.tell(id, &Line::Error(Problem::NoSuchUser(to)));
+        };
+        let (Some(sender), Some(addressee)) = (self.users.get(&id), self.users.get(&target)) else {
+            return;
+        };
+        let (from, to) = (sender.name.clone(), addressee.name.clone());
+        for text in lines {
+            let line = Line::Whisper {
+                from: &from,
+                to: &to,
+                text,
+                ts: now.unix_ms,
+            };
+            self.tell(id, &line);
+            if target != id {
+                self.tell(target, &line);
+            }
+        }
+    }
+
+    fn rename(&mut self, id: ConnId, new: &str) {
+        if !name::is_valid_name(new) {
+            return self.tell(id, &Line::Error(Problem::InvalidName(new)));
+        }
+        let new_key = name::key(new);
+        let Some(user) = self.users.get(&id) else {
+            return;
+        };
+        // Taken by someone else, or exactly the current name; a change of case is allowed.
+        let taken = match self.names.get(&new_key) {
+            Some(&owner) => owner != id || *user.name == *new,
+            None => false,
+        };
+        if taken {
+            return self.tell(id, &Line::Error(Problem::NameTaken(new)));
+        }
+        let (old, room) = (user.name.clone(), user.room.clone());
+        let old_key = name::key(&old);
+        let new: Arc<str> = Arc::from(new);
+        self.names.remove(&old_key);
+        self.names.insert(new_key.clone(), id);
+        if let Some(r) = self.rooms.get_mut(&room) {
+            r.rename(&old_key, new_key, new.clone());
+        }
+        if let Some(user) = self.users.get_mut(&id) {
+            user.name = new.clone();
+        }
+        let line = Line::Rename {
+            from: &old,
+            to: &new,
+        };
+        self.broadcast(&room, &line, None);
+    }
+
+    fn change_room(&mut self, id: ConnId, typed: &str) {
+        let Some(room) = name::room_name(typed) else {
+            return self.tell(id, &Line::Error(Problem::InvalidRoom(typed)));
+        };
+        let Some(user) = self.users.get(&id) else {
+            return;
+        };
+        if *user.room == *room {
+            return self.tell(id, &Line::Error(Problem::AlreadyInRoom(&room)));
+        }
+        // Reuse the existing room's name so that all members share one allocation.
+        let room = self
+            .rooms
+            .get_key_value(&*room)
+            .map_or_else(|| Arc::from(room), |(k, _)| k.clone());
+        self.leave_room(id);
+        self.enter_room(id, &room);
+        self.welcome(id, true);
+    }
+
+    fn list_users(&mut self, id: ConnId) {
+        let Some(user) = self.users.get(&id) else {
+            return;
+        };
+        let Some(r) = self.rooms.get(&user.room) else {
+            return;
+        };
+        let line = Line::Users {
+            room: &user.room,
+            names: r.names(self.config.list_limit),
+            total: r.len(),
+        };
+        if let Some(payload) = line.render(user.rendering, false) {
+            self.send(id, payload);
+        }
+    }
+
+    fn list_rooms(&mut self, id: ConnId) {
+        let Some(user) = self.users.get(&id) else {
+            return;
+        };
+        let occupied = self.rooms.iter().filter(|(_, r)| !r.is_empty());
+        let rooms: Vec<(&str, usize)> = occupied
+            .clone()
+            .take(self.config.list_limit)
+            .map(|(name, r)| (&**name, r.len()))
+            .collect();
+        // Only `main` can be empty, so the total is cheap to know without walking all rooms.
+        let main_empty = self.rooms.get(&self.main).is_none_or(|r| r.is_empty());
+        let total = self.rooms.len() - usize::from(main_empty);
+        let line = Line::Rooms { rooms, total };
+        if let Some(payload) = line.render(user.rendering, false) {
+            self.send(id, payload);
+        }
+    }
+}
+
+/// The text on a command's own line, if there is any.
+fn non_blank(text: &str) -> impl Iterator<Item = &str> {
+    (!text::is_blank(text)).then_some(text).into_iter()
+}

@@ -1,0 +1,363 @@
+//! [`Chat`]: the whole chat as one state machine.
+
+mod input;
+mod presence;
+
+use crate::config::Config;
+use crate::heartbeat::Heartbeat;
+use crate::line::{Line, Problem, Rendering};
+use crate::name;
+use crate::output::{CloseReason, ConnId, LeaveReason, Output};
+use crate::payload::Payload;
+use crate::rate::TokenBucket;
+use crate::room::{Room, MAIN};
+use crate::stats::Stats;
+use crate::time::Now;
+use crate::user::User;
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// The chat server's logic: users, names, rooms, commands, history, limits and heartbeats.
+///
+/// It does no I/O and reads no clock. Its methods come in four groups:
+///
+/// - **getters** (`&self`): [`config`](Self::config), [`connections`](Self::connections),
+///   [`rooms`](Self::rooms), [`is_full`](Self::is_full), [`stats`](Self::stats),
+///   [`name_of`](Self::name_of), [`room_of`](Self::room_of);
+/// - **inputs** from connections and the clock: [`handle_join`](Self::handle_join),
+///   [`handle_text`](Self::handle_text), [`handle_activity`](Self::handle_activity),
+///   [`handle_oversized`](Self::handle_oversized), [`handle_leave`](Self::handle_leave),
+///   [`handle_timeout`](Self::handle_timeout), [`handle_shutdown`](Self::handle_shutdown);
+/// - **outputs**: [`poll_output`](Self::poll_output) until it returns `None`, then
+///   [`poll_timeout`](Self::poll_timeout) for when to call `handle_timeout` next.
+///
+/// After every input, drain `poll_output` before waiting: outputs are addressed to
+/// connections by [`ConnId`] and come in the order every recipient must see them.
+#[derive(Debug)]
+pub struct Chat {
+    config: Config,
+    users: HashMap<ConnId, User>,
+    /// Every user's name by its case-insensitive key: uniqueness and `/whisper` lookup.
+    names: BTreeMap<Box<str>, ConnId>,
+    /// Rooms by name; `/rooms` walks them in name order.
+    rooms: BTreeMap<Arc<str>, Room>,
+    main: Arc<str>,
+    next_id: u64,
+    /// The counter behind automatic names `user0`, `user1`, …
+    next_auto: u64,
+    outputs: VecDeque<Output>,
+    heartbeat: Heartbeat,
+    stopping: bool,
+    stats: Stats,
+}
+
+/// What a new connection asks for: all optional, from the `/chat` query and subprotocol.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Join<'a> {
+    /// The `name` query parameter.
+    pub name: Option<&'a str>,
+    /// The `room` query parameter.
+    pub room: Option<&'a str>,
+    /// JSON if the client asked for `chat.v1.json`, else text.
+    pub rendering: Option<Rendering>,
+}
+
+/// Why [`Chat::handle_join`] refused a connection. The runtime answers HTTP 503 (or closes).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum JoinError {
+    /// `max_connections` are connected already.
+    #[error("the chat is full ({0} connections)")]
+    Full(usize),
+    /// [`Chat::handle_shutdown`] was called.
+    #[error("the chat is shutting down")]
+    ShuttingDown,
+}
+
+impl Chat {
+    /// An empty chat with only the room `main`.
+    pub fn new(config: Config) -> Self {
+        let main: Arc<str> = Arc::from(MAIN);
+        let mut rooms = BTreeMap::new();
+        rooms.insert(main.clone(), Room::new());
+        Chat {
+            config,
+            users: HashMap::new(),
+            names: BTreeMap::new(),
+            rooms,
+            main,
+            next_id: 0,
+            next_auto: 0,
+            outputs: VecDeque::new(),
+            heartbeat: Heartbeat::default(),
+            stopping: false,
+            stats: Stats::default(),
+        }
+    }
+
+    // ----- getters -----
+
+    /// The rules this chat runs by.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Connections currently joined.
+    pub fn connections(&self) -> usize {
+        self.users.len()
+    }
+
+    /// Rooms that currently have members.
+    pub fn rooms(&self) -> usize {
+        self.rooms.values().filter(|r| !r.is_empty()).count()
+    }
+
+    /// Whether a new connection would be refused; check before accepting an upgrade.
+    pub fn is_full(&self) -> bool {
+        self.users.len() >= self.config.max_connections
+    }
+
+    /// Whether [`handle_shutdown`](Self::handle_shutdown) was called.
+    pub fn is_stopping(&self) -> bool {
+        self.stopping
+    }
+
+    /// Counters for `/metrics`.
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// The name of a connected user.
+    pub fn name_of(&self, id: ConnId) -> Option<&str> {
+        self.users.get(&id).map(|u| &*u.name)
+    }
+
+    /// The room a connected user is in.
+    pub fn room_of(&self, id: ConnId) -> Option<&str> {
+        self.users.get(&id).map(|u| &*u.room)
+    }
+
+    /// Lines kept in a room's history (0 for a room that does not exist).
+    pub fn history_len(&self, room: &str) -> usize {
+        self.rooms.get(room).map_or(0, Room::history_len)
+    }
+
+    // ----- inputs -----
+
+    /// A WebSocket handshake completed: the connection joins the chat.
+    ///
+    /// Emits the greeting, any refusal of the requested name or room, the welcome and the
+    /// room's history to it, and `* NAME joined` to the room.
+    pub fn handle_join(&mut self, join: Join<'_>, now: Now) -> Result<ConnId, JoinError> {
+        if self.stopping {
+            return Err(JoinError::ShuttingDown);
+        }
+        if self.is_full() {
+            return Err(JoinError::Full(self.config.max_connections));
+        }
+        let id = ConnId(self.next_id);
+        self.next_id += 1;
+        self.stats.joined += 1;
+        let rendering = join.rendering.unwrap_or(Rendering::Text);
+
+        let mut problems = Vec::new();
+        let room = match join.room.map(|r| (r, name::room_name(r))) {
+            None => self.main.clone(),
+            Some((_, Some(room))) => Arc::from(room),
+            Some((typed, None)) => {
+                problems.push(Problem::InvalidRoom(typed));
+                self.main.clone()
+            }
+        };
+        let name = match join.name {
+            None => self.auto_name(),
+            Some(wanted) if !name::is_valid_name(wanted) => {
+                problems.push(Problem::InvalidName(wanted));
+                self.auto_name()
+            }
+            Some(wanted) if self.names.contains_key(&*name::key(wanted)) => {
+                problems.push(Problem::NameTaken(wanted));
+                self.auto_name()
+            }
+            Some(wanted) => Arc::from(wanted),
+        };
+
+        self.names.insert(name::key(&name), id);
+        let user = User {
+            name: name.clone(),
+            room: room.clone(),
+            rendering,
+            slot: 0,
+            bucket: TokenBucket::new(self.config.burst, now.at),
+            slowed_at: None,
+            last_seen: now.at,
+            pinged_at: None,
+        };
+        self.users.insert(id, user);
+        if !self.config.ping_interval.is_zero() {
+            self.heartbeat
+                .schedule(now.at + self.config.ping_interval, id);
+        }
+        let members = self.enter_room(id, &room);
+
+        if rendering == Rendering::Text {
+            let greeting = Line::Greeting { users: members };
+            self.tell(id, &greeting);
+        }
+        for problem in problems {
+            self.tell(id, &Line::Error(problem));
+        }
+        self.welcome(id, false);
+        Ok(id)
+    }
+
+    /// Any frame other than text (pong, ping, binary) arrived: the connection is alive.
+    pub fn handle_activity(&mut self, id: ConnId, now: Instant) {
+        if let Some(user) = self.users.get_mut(&id) {
+            user.seen(now);
+        }
+    }
+
+    /// The runtime refused a frame over its size limit without reading it: close with 1009.
+    pub fn handle_oversized(&mut self, id: ConnId) {
+        self.close(id, CloseReason::MessageTooBig);
+    }
+
+    /// The connection has gone. Its room hears `* NAME left`. Unknown ids are ignored, so
+    /// calling this after an [`Output::Close`] is fine.
+    pub fn handle_leave(&mut self, id: ConnId, reason: LeaveReason) {
+        if self.users.contains_key(&id) {
+            self.stats.count_leave(reason);
+            self.forget(id);
+        }
+    }
+
+    /// Time has reached (or passed) [`poll_timeout`](Self::poll_timeout): pings idle
+    /// connections and closes those that did not answer one.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let interval = self.config.ping_interval;
+        let timeout = self.config.ping_timeout;
+        while let Some(id) = self.heartbeat.pop_due(now) {
+            let Some(user) = self.users.get_mut(&id) else {
+                continue; // left since this deadline was set
+            };
+            let due = match user.pinged_at {
+                Some(pinged) => pinged + timeout,
+                None => user.last_seen + interval,
+            };
+            if due > now {
+                self.heartbeat.schedule(due, id);
+            } else if user.pinged_at.is_none() {
+                user.pinged_at = Some(now);
+                self.heartbeat.schedule(now + timeout, id);
+                self.outputs.push_back(Output::Ping { to: id });
+            } else {
+                self.close(id, CloseReason::PingTimeout);
+            }
+        }
+    }
+
+    /// The server is stopping: every connection is closed with 1001 and joins are refused.
+    pub fn handle_shutdown(&mut self) {
+        self.stopping = true;
+        let mut ids: Vec<ConnId> = self.users.keys().copied().collect();
+        ids.sort_unstable();
+        for id in ids {
+            self.outputs.push_back(Output::Close {
+                to: id,
+                reason: CloseReason::Shutdown,
+            });
+        }
+        self.users.clear();
+        self.names.clear();
+        self.rooms.retain(|name, _| **name == *MAIN);
+        self.heartbeat.clear();
+    }
+
+    // ----- outputs -----
+
+    /// The next thing for the runtime to do; call until `None` after every input.
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.outputs.pop_front()
+    }
+
+    /// When [`handle_timeout`](Self::handle_timeout) is due next, if ever.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.heartbeat.next()
+    }
+
+    // ----- internals shared by the input handlers -----
+
+    /// The next free automatic name.
+    fn auto_name(&mut self) -> Arc<str> {
+        loop {
+            let name = format!("user{}", self.next_auto);
+            self.next_auto += 1;
+            if !self.names.contains_key(&*name::key(&name)) {
+                return Arc::from(name);
+            }
+        }
+    }
+
+    /// Renders `line` for one user and queues it.
+    fn tell(&mut self, id: ConnId, line: &Line<'_>) {
+        if let Some(rendering) = self.users.get(&id).map(|u| u.rendering) {
+            if let Some(payload) = line.render(rendering, false) {
+                self.send(id, payload);
+            }
+        }
+    }
+
+    fn send(&mut self, to: ConnId, payload: Payload) {
+        self.stats.frames_out += 1;
+        self.outputs.push_back(Output::Send { to, payload });
+    }
+
+    /// Queues `line` for every member of `room` but `except`, rendered once per rendering.
+    /// Returns the text payload, which history keeps.
+    fn broadcast(&mut self, room: &str, line: &Line<'_>, except: Option<ConnId>) -> Option<Payload> {
+        let room = self.rooms.get(room)?;
+        let text = line.render(Rendering::Text, false);
+        let json = if room.has_json_members() {
+            line.render(Rendering::Json, false)
+        } else {
+            None
+        };
+        let before = self.outputs.len();
+        for member in room.members() {
+            if Some(member.id) == except {
+                continue;
+            }
+            let payload = match member.rendering {
+                Rendering::Text => &text,
+                Rendering::Json => &json,
+            };
+            if let Some(payload) = payload {
+                self.outputs.push_back(Output::Send {
+                    to: member.id,
+                    payload: payload.clone(),
+                });
+            }
+        }
+        self.stats.frames_out += (self.outputs.len() - before) as u64;
+        text
+    }
+
+    /// Closes a connection: tells the runtime, then forgets the user.
+    fn close(&mut self, id: ConnId, reason: CloseReason) {
+        if self.users.contains_key(&id) {
+            self.stats.count_close(reason);
+            self.outputs.push_back(Output::Close { to: id, reason });
+            self.forget(id);
+        }
+    }
+
+    /// Removes a user from its room, the name table and the user table.
+    fn forget(&mut self, id: ConnId) {
+        self.leave_room(id);
+        if let Some(user) = self.users.remove(&id) {
+            self.names.remove(&*name::key(&user.name));
+        }
+    }
+}

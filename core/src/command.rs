@@ -1,0 +1,131 @@
+//! Parsing the first line of a frame into a chat command.
+
+/// What the first line of a frame asks for.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Request<'a> {
+    /// Ordinary text to say in the room (a leading `//` already turned into `/`).
+    Say(&'a str),
+    /// A command, starting with `/`.
+    Command(Command<'a>),
+}
+
+/// A slash command and its arguments, as typed (not yet validated).
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Command<'a> {
+    /// `/nick NAME`, `/name NAME`; `None` when the name is missing.
+    Nick(Option<&'a str>),
+    /// `/whisper NAME TEXT`, `/w`, `/msg`; the text may be empty here (and continue on
+    /// the frame's further lines).
+    Whisper(Option<&'a str>, &'a str),
+    /// `/me TEXT`; the text may be empty here.
+    Me(&'a str),
+    /// `/users`, `/who`, `/list`.
+    Users,
+    /// `/join ROOM`.
+    Join(Option<&'a str>),
+    /// `/rooms`.
+    Rooms,
+    /// `/quit [REASON]`.
+    Quit,
+    /// `/help`.
+    Help,
+    /// Anything else: the word as typed, with its `/`.
+    Unknown(&'a str),
+}
+
+/// The one-line summary of every command, as `/help` lists it.
+pub(crate) const HELP: [&str; 8] = [
+    "/nick NAME",
+    "/whisper NAME TEXT",
+    "/me TEXT",
+    "/users",
+    "/join ROOM",
+    "/rooms",
+    "/quit [REASON]",
+    "/help",
+];
+
+/// Parses one line: text, or a command if it starts with a single `/`.
+pub(crate) fn parse(line: &str) -> Request<'_> {
+    let Some(rest) = line.strip_prefix('/') else {
+        return Request::Say(line);
+    };
+    if rest.starts_with('/') {
+        return Request::Say(rest);
+    }
+    // The command word starts right after the `/`: `/ nick` is the unknown command `/`.
+    let word_end = rest.find(char::is_whitespace).unwrap_or(rest.len());
+    let (word, args) = (&rest[..word_end], rest[word_end..].trim_start());
+    let command = match word.to_ascii_lowercase().as_str() {
+        "nick" | "name" => Command::Nick(first_word(args)),
+        "whisper" | "w" | "msg" => {
+            let (to, text) = split_word(args);
+            Command::Whisper((!to.is_empty()).then_some(to), text)
+        }
+        "me" => Command::Me(args),
+        "users" | "who" | "list" => Command::Users,
+        "join" => Command::Join(first_word(args)),
+        "rooms" => Command::Rooms,
+        "quit" => Command::Quit,
+        "help" => Command::Help,
+        _ => Command::Unknown(&line[..word.len() + 1]),
+    };
+    Request::Command(command)
+}
+
+/// Splits off the first word; the rest has its leading white space removed.
+fn split_word(s: &str) -> (&str, &str) {
+    let s = s.trim_start();
+    match s.find(char::is_whitespace) {
+        Some(i) => (&s[..i], s[i..].trim_start()),
+        None => (s, ""),
+    }
+}
+
+fn first_word(s: &str) -> Option<&str> {
+    let (word, _) = split_word(s);
+    (!word.is_empty()).then_some(word)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use Command::*;
+
+    fn cmd(line: &str) -> Command<'_> {
+        match parse(line) {
+            Request::Command(c) => c,
+            Request::Say(t) => panic!("{line:?} parsed as text {t:?}"),
+        }
+    }
+
+    #[test]
+    fn text_and_escapes() {
+        assert_eq!(parse("hello"), Request::Say("hello"));
+        assert_eq!(parse("//me is text"), Request::Say("/me is text"));
+        assert_eq!(parse(" /me"), Request::Say(" /me"));
+    }
+
+    #[test]
+    fn commands_and_aliases() {
+        assert_eq!(cmd("/nick bob"), Nick(Some("bob")));
+        assert_eq!(cmd("/NAME  bob extra"), Nick(Some("bob")));
+        assert_eq!(cmd("/nick"), Nick(None));
+        assert_eq!(cmd("/w bob  hi  there"), Whisper(Some("bob"), "hi  there"));
+        assert_eq!(cmd("/msg bob"), Whisper(Some("bob"), ""));
+        assert_eq!(cmd("/Whisper"), Whisper(None, ""));
+        assert_eq!(cmd("/me waves"), Me("waves"));
+        assert_eq!(cmd("/who"), Users);
+        assert_eq!(cmd("/LIST"), Users);
+        assert_eq!(cmd("/join #rust"), Join(Some("#rust")));
+        assert_eq!(cmd("/join"), Join(None));
+        assert_eq!(cmd("/rooms"), Rooms);
+        assert_eq!(cmd("/quit see you"), Quit);
+        assert_eq!(cmd("/help"), Help);
+        assert_eq!(cmd("/dance now"), Unknown("/dance"));
+        assert_eq!(cmd("/"), Unknown("/"));
+        assert_eq!(cmd("/\tx"), Unknown("/"));
+        assert_eq!(cmd("/ nick bob"), Unknown("/"));
+        assert_eq!(cmd("/é x"), Unknown("/é"));
+    }
+}

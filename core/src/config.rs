@@ -1,0 +1,48 @@
+//! Chat policy settings, with the defaults of the protocol.
+
+use std::time::Duration;
+
+/// Every tunable rule of the chat. The defaults are those of `PROTOCOL.md`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Config {
+    /// Chat lines and actions kept per room and replayed to whoever joins it.
+    pub history: usize,
+    /// Largest text frame, in bytes, that is accepted as chat (`! message too long` above).
+    pub max_message_bytes: usize,
+    /// Largest frame at all; anything bigger closes the connection with 1009.
+    pub max_frame_bytes: usize,
+    /// Most lines one frame may carry (`! too many lines` above).
+    pub max_lines: usize,
+    /// Lines per second refilled into each connection's token bucket; `0` turns the limit off.
+    pub rate: f64,
+    /// Size of the token bucket: how many lines may be sent at once.
+    pub burst: u32,
+    /// Rooms larger than this get no join and leave notices.
+    pub announce_limit: usize,
+    /// Idle time after which a connection is pinged; zero turns the heartbeat off.
+    pub ping_interval: Duration,
+    /// Time after a ping within which some frame must arrive, or the connection is closed.
+    pub ping_timeout: Duration,
+    /// Connections the chat holds at most; further joins are refused.
+    pub max_connections: usize,
+    /// Names shown at most in `/users` and welcome objects, and rooms in `/rooms`.
+    pub list_limit: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            history: 20,
+            max_message_bytes: 4096,
+            max_frame_bytes: 64 * 1024,
+            max_lines: 20,
+            rate: 5.0,
+            burst: 20,
+            announce_limit: 100,
+            ping_interval: Duration::from_secs(15),
+            ping_timeout: Duration::from_secs(15),
+            max_connections: 10_000,
+            list_limit: 100,
+        }
+    }
+}

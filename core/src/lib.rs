@@ -1,0 +1,77 @@
+//! The chat, as a sans-IO state machine.
+//!
+//! This crate holds every rule of the chat protocol (`docs/PROTOCOL.md`): names, rooms,
+//! commands, history, rate limits, heartbeats and the rendering of text and JSON lines.
+//! It does no I/O, reads no clock and starts no threads: a runtime feeds it events with the
+//! current time and carries out what it asks. That keeps all runtimes identical and makes
+//! every rule testable by feeding inputs and reading outputs.
+//!
+//! # Modules
+//!
+//! - [`chat`]: [`Chat`], the state machine, with its inputs (`handle_*`) and outputs
+//!   (`poll_*`);
+//! - [`config`]: [`Config`], the tunable rules;
+//! - [`output`]: [`Output`], what the runtime must do, and the ids and reasons in it;
+//! - [`payload`]: [`Payload`], one rendered line shared by all its recipients;
+//! - [`line`]: every line the server sends, rendered as text or JSON;
+//! - [`name`], [`text`]: what is a valid name or room, and how text is cleaned;
+//! - `command`, `room`, `user`, `rate`, `heartbeat`: the parts of the state.
+//!
+//! # The drive loop
+//!
+//! Feed an input, then drain the outputs until `poll_output` returns `None`; sleep until
+//! `poll_timeout` (or the next input) and feed `handle_timeout` when it is due.
+//!
+//! ```
+//! use chat_core::{Chat, Config, Join, Now, Output};
+//! use std::time::{Duration, Instant};
+//!
+//! let mut chat = Chat::new(Config::default());
+//! let start = Instant::now();
+//! let now = |secs: u64| Now::new(start + Duration::from_secs(secs), 1_700_000_000_000 + secs * 1000);
+//!
+//! let alice = chat.handle_join(Join::default(), now(0)).unwrap();
+//! chat.handle_text(alice, b"Hello, I was first!", now(1));
+//!
+//! let mut sent = Vec::new();
+//! while let Some(output) = chat.poll_output() {
+//!     match output {
+//!         Output::Send { to, payload } => sent.push((to, payload.to_string())),
+//!         Output::Ping { .. } | Output::Close { .. } => unreachable!("nobody is idle yet"),
+//!     }
+//! }
+//! assert_eq!(sent.last().unwrap(), &(alice, "[user0]: Hello, I was first!".to_string()));
+//!
+//! // Nothing arrives for a while: the heartbeat deadline comes up and asks for a ping.
+//! let deadline = chat.poll_timeout().unwrap();
+//! assert_eq!(deadline, start + Duration::from_secs(16));
+//! chat.handle_timeout(deadline);
+//! assert_eq!(chat.poll_output(), Some(Output::Ping { to: alice }));
+//! ```
+
+#![forbid(unsafe_op_in_unsafe_fn)]
+#![warn(missing_docs)]
+
+pub mod chat;
+mod command;
+pub mod config;
+mod heartbeat;
+pub mod line;
+pub mod name;
+pub mod output;
+pub mod payload;
+mod rate;
+mod room;
+pub mod stats;
+pub mod text;
+pub mod time;
+mod user;
+
+pub use chat::{Chat, Join, JoinError};
+pub use config::Config;
+pub use line::Rendering;
+pub use output::{CloseReason, ConnId, LeaveReason, Output};
+pub use payload::Payload;
+pub use room::MAIN;
+pub use stats::Stats;
+pub use time::Now;

@@ -1,0 +1,107 @@
+//! What the core asks its runtime to do, and why connections end.
+
+use crate::payload::Payload;
+use std::fmt;
+
+/// Identifies one connection for its whole life. Never reused by a [`Chat`](crate::Chat).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ConnId(pub(crate) u64);
+
+impl ConnId {
+    /// The number behind the id, for logs and maps.
+    pub fn get(self) -> u64 {
+        self.0
+    }
+}
+
+impl fmt::Display for ConnId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "conn{}", self.0)
+    }
+}
+
+/// One thing for the runtime to do. Drain them with [`Chat::poll_output`](crate::Chat::poll_output).
+#[must_use]
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Output {
+    /// Send this line as one WebSocket text frame.
+    Send {
+        /// The recipient.
+        to: ConnId,
+        /// The line, shared with every other recipient of it.
+        payload: Payload,
+    },
+    /// Send a WebSocket ping: the connection has been idle for the ping interval.
+    Ping {
+        /// The idle connection.
+        to: ConnId,
+    },
+    /// Close the connection with `reason.code()`. The core has already forgotten it:
+    /// nothing more will be addressed to it, and a later `handle_leave` for it is ignored.
+    Close {
+        /// The connection to close.
+        to: ConnId,
+        /// Why; gives the close code and reason text.
+        reason: CloseReason,
+    },
+}
+
+impl Output {
+    /// The connection this output is for.
+    pub fn to(&self) -> ConnId {
+        match self {
+            Output::Send { to, .. } | Output::Ping { to } | Output::Close { to, .. } => *to,
+        }
+    }
+}
+
+/// Why the core closes a connection; each has its WebSocket close code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum CloseReason {
+    /// The user typed `/quit` (1000).
+    Quit,
+    /// The server is shutting down (1001).
+    Shutdown,
+    /// No frame arrived within the ping timeout after a ping (1001).
+    PingTimeout,
+    /// A text frame was not valid UTF-8 (1007).
+    InvalidUtf8,
+    /// A frame was larger than the frame limit (1009).
+    MessageTooBig,
+}
+
+impl CloseReason {
+    /// The WebSocket close code (RFC 6455, section 7.4.1).
+    pub fn code(self) -> u16 {
+        match self {
+            CloseReason::Quit => 1000,
+            CloseReason::Shutdown | CloseReason::PingTimeout => 1001,
+            CloseReason::InvalidUtf8 => 1007,
+            CloseReason::MessageTooBig => 1009,
+        }
+    }
+
+    /// The close frame's reason text, short enough for its 123-byte limit.
+    pub fn text(self) -> &'static str {
+        match self {
+            CloseReason::Quit => "bye",
+            CloseReason::Shutdown => "server shutting down",
+            CloseReason::PingTimeout => "ping timeout",
+            CloseReason::InvalidUtf8 => "invalid UTF-8",
+            CloseReason::MessageTooBig => "message too big",
+        }
+    }
+}
+
+/// Why the runtime says a connection has gone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum LeaveReason {
+    /// The client closed the connection, or its stream ended.
+    Closed,
+    /// The client read too slowly and its outbound queue overflowed.
+    Slow,
+    /// The connection failed (reset, I/O or protocol error below the chat).
+    Error,
+}
