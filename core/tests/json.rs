@@ -1,0 +1,142 @@
+//! The `chat.v1.json` rendering.
+
+mod common;
+use chat_core::{Config, Join, Rendering};
+use common::*;
+use serde_json::json;
+
+#[test]
+fn welcome_replaces_greeting_and_lists_the_room() {
+    let mut h = Harness::new();
+    h.join_quiet("zed");
+    h.join_quiet("Amy");
+    let j = h.join_json("bob");
+    let got: Vec<_> = h.lines(j).iter().map(|l| json(l)).collect();
+    assert_eq!(
+        got,
+        [json!({"type":"welcome","you":"bob","room":"main","users":["Amy","bob","zed"],"total":3})]
+    );
+}
+
+#[test]
+fn refusals_come_before_the_welcome() {
+    let mut h = Harness::new();
+    h.join_quiet("bob");
+    let j = h.join_with(Join {
+        name: Some("bob"),
+        room: Some("a b"),
+        rendering: Some(Rendering::Json),
+    });
+    let got: Vec<_> = h.lines(j).iter().map(|l| json(l)).collect();
+    assert_eq!(got[0], json!({"type":"error","code":"invalid_room","text":"invalid room: a b"}));
+    assert_eq!(got[1], json!({"type":"error","code":"name_taken","text":"name taken: bob"}));
+    assert_eq!(got[2]["type"], "welcome");
+    assert_eq!(got[2]["you"], "user0");
+}
+
+#[test]
+fn every_line_has_its_json_object_and_text_users_share_the_room() {
+    let mut h = Harness::new();
+    let t = h.join_quiet("txt");
+    let j = h.join_json("js");
+    h.read(j);
+    assert_eq!(h.lines(t), ["* js joined"]);
+    let ts = h.now().unix_ms;
+
+    h.send(t, "hi \"there\"");
+    assert_eq!(h.lines(t), ["[txt]: hi \"there\""]);
+    assert_eq!(
+        json(&h.lines(j)[0]),
+        json!({"type":"message","room":"main","from":"txt","text":"hi \"there\"","ts":ts})
+    );
+    h.send(t, "/me waves");
+    assert_eq!(h.lines(t), ["* txt waves"]);
+    assert_eq!(
+        json(&h.lines(j)[0]),
+        json!({"type":"action","room":"main","from":"txt","text":"waves","ts":ts})
+    );
+    h.send(t, "/w js psst");
+    assert_eq!(h.lines(t), ["[txt -> js]: psst"]);
+    assert_eq!(
+        json(&h.lines(j)[0]),
+        json!({"type":"whisper","from":"txt","to":"js","text":"psst","ts":ts})
+    );
+    h.send(t, "/nick T");
+    h.read(t);
+    assert_eq!(json(&h.lines(j)[0]), json!({"type":"rename","from":"txt","to":"T"}));
+    let other = h.join_quiet("other");
+    assert_eq!(json(&h.lines(j)[0]), json!({"type":"join","room":"main","user":"other"}));
+    h.leave(other);
+    assert_eq!(json(&h.lines(j)[0]), json!({"type":"leave","room":"main","user":"other"}));
+    h.read(t);
+
+    h.send(j, "/users");
+    assert_eq!(
+        json(&h.lines(j)[0]),
+        json!({"type":"users","room":"main","users":["js","T"],"total":2})
+    );
+    h.send(j, "/rooms");
+    assert_eq!(
+        json(&h.lines(j)[0]),
+        json!({"type":"rooms","rooms":[{"name":"main","users":2}],"total":1})
+    );
+    h.send(j, "/help");
+    let help = json(&h.lines(j)[0]);
+    assert_eq!(help["type"], "help");
+    assert_eq!(help["commands"].as_array().unwrap().len(), 8);
+    h.send(j, "/bogus");
+    assert_eq!(
+        json(&h.lines(j)[0]),
+        json!({"type":"error","code":"unknown_command","text":"unknown command: /bogus (try /help)"})
+    );
+    // The JSON user's own line goes to the text user as text.
+    h.send(j, "from json");
+    assert_eq!(h.lines(t), ["[js]: from json"]);
+}
+
+#[test]
+fn history_replays_carry_replay_true_and_the_original_ts() {
+    let mut h = Harness::new();
+    let t = h.join_quiet("t");
+    let ts = h.now().unix_ms;
+    h.send(t, "old news");
+    h.advance_secs(5.0);
+    h.send(t, "/join side");
+    h.send(t, "/join main");
+    let j = h.join_json("j");
+    let got: Vec<_> = h.lines(j).iter().map(|l| json(l)).collect();
+    assert_eq!(got.len(), 2);
+    assert_eq!(
+        got[1],
+        json!({"type":"message","room":"main","from":"t","text":"old news","ts":ts,"replay":true})
+    );
+}
+
+#[test]
+fn json_join_after_slash_join_is_a_welcome_and_errors_have_codes() {
+    let mut h = Harness::with(Config {
+        burst: 1,
+        ..Config::default()
+    });
+    let j = h.join_json("j");
+    h.read(j);
+    h.send(j, "/join rust");
+    assert_eq!(
+        json(&h.lines(j)[0]),
+        json!({"type":"welcome","you":"j","room":"rust","users":["j"],"total":1})
+    );
+    h.send(j, "more");
+    assert_eq!(
+        json(&h.lines(j)[0]),
+        json!({"type":"error","code":"slow_down","text":"slow down (max 5 lines/s)"})
+    );
+}
+
+#[test]
+fn control_characters_never_reach_json_text_either() {
+    let mut h = Harness::new();
+    let j = h.join_json("j");
+    h.read(j);
+    h.send(j, "a\u{1b}b");
+    assert_eq!(json(&h.lines(j)[0])["text"], "a\u{FFFD}b");
+}

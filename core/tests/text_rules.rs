@@ -1,0 +1,103 @@
+//! The text rules: blank frames, lines, control characters, sizes, invalid UTF-8.
+
+mod common;
+use chat_core::Config;
+use common::*;
+
+#[test]
+fn blank_frames_are_ignored() {
+    let mut h = Harness::new();
+    let a = h.join_quiet("a");
+    h.send(a, "");
+    h.send(a, "   \t ");
+    h.send(a, "\n\r\n");
+    h.assert_quiet();
+}
+
+#[test]
+fn every_non_blank_line_of_a_frame_is_its_own_chat_line() {
+    let mut h = Harness::new();
+    let a = h.join_quiet("a");
+    h.send(a, "one\r\ntwo\n\n   \nthree");
+    assert_eq!(h.lines(a), ["[a]: one", "[a]: two", "[a]: three"]);
+}
+
+#[test]
+fn more_than_twenty_lines_are_refused_whole() {
+    let mut h = Harness::new();
+    let a = h.join_quiet("a");
+    h.send(a, &vec!["x"; 21].join("\n"));
+    assert_eq!(h.lines(a), ["! too many lines (max 20)"]);
+    h.send(a, &vec!["x"; 20].join("\n"));
+    assert_eq!(h.lines(a).len(), 20);
+}
+
+#[test]
+fn control_characters_become_replacement_characters() {
+    let mut h = Harness::new();
+    let a = h.join_quiet("a");
+    h.send(a, "evil\r[admin]: hi \u{1b}[2J\u{7}\u{85}\ttab");
+    assert_eq!(
+        h.lines(a),
+        ["[a]: evil\u{FFFD}[admin]: hi \u{FFFD}[2J\u{FFFD}\u{FFFD}\ttab"]
+    );
+}
+
+#[test]
+fn text_over_max_message_bytes_is_refused() {
+    let mut h = Harness::new();
+    let a = h.join_quiet("a");
+    h.send(a, &"x".repeat(4097));
+    assert_eq!(h.lines(a), ["! message too long (max 4096 bytes)"]);
+    h.send(a, &"x".repeat(4096));
+    assert_eq!(h.lines(a), [format!("[a]: {}", "x".repeat(4096))]);
+}
+
+#[test]
+fn the_limit_follows_the_config() {
+    let mut h = Harness::with(Config {
+        max_message_bytes: 10,
+        ..Config::default()
+    });
+    let a = h.join_quiet("a");
+    h.send(a, "12345678901");
+    assert_eq!(h.lines(a), ["! message too long (max 10 bytes)"]);
+}
+
+#[test]
+fn a_frame_over_64_kib_closes_with_1009_and_invalid_utf8_with_1007() {
+    let mut h = Harness::new();
+    let a = h.join_quiet("a");
+    let b = h.join_quiet("b");
+    h.read(a);
+    h.send(a, &"x".repeat(64 * 1024 + 1));
+    assert_eq!(h.read(a), [Got::Close(1009)]);
+    assert_eq!(h.lines(b), ["* a left"]);
+    h.send_bytes(b, b"bad \xff utf-8");
+    assert_eq!(h.read(b), [Got::Close(1007)]);
+    assert_eq!(h.chat.connections(), 0);
+    assert_eq!(h.chat.stats().dropped_too_big, 1);
+    assert_eq!(h.chat.stats().dropped_invalid_utf8, 1);
+}
+
+#[test]
+fn the_runtime_can_report_an_oversized_frame() {
+    let mut h = Harness::new();
+    let a = h.join_quiet("a");
+    h.chat.handle_oversized(a);
+    let out = h.chat.poll_output();
+    assert!(matches!(out, Some(chat_core::Output::Close { reason, .. }) if reason.code() == 1009));
+}
+
+#[test]
+fn nothing_is_addressed_to_a_connection_after_it_leaves() {
+    let mut h = Harness::new();
+    let a = h.join_quiet("a");
+    let b = h.join_quiet("b");
+    h.read(a);
+    h.leave(a);
+    h.send(a, "ghost");
+    h.send(b, "hello");
+    assert!(h.read(a).is_empty());
+    assert_eq!(h.lines(b), ["* a left", "[b]: hello"]);
+}
