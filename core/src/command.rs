@@ -12,7 +12,7 @@ pub(crate) enum Request<'a> {
 /// A slash command and its arguments, as typed (not yet validated).
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Command<'a> {
-    /// `/nick NAME`, `/name NAME`; `None` when the name is missing.
+    /// `/nick NAME`, `/name NAME`: everything after the command, `None` when empty.
     Nick(Option<&'a str>),
     /// `/whisper NAME TEXT`, `/w`, `/msg`; the text may be empty here (and continue on
     /// the frame's further lines).
@@ -21,7 +21,7 @@ pub(crate) enum Command<'a> {
     Me(&'a str),
     /// `/users`, `/who`, `/list`.
     Users,
-    /// `/join ROOM`.
+    /// `/join ROOM`: everything after the command, `None` when empty.
     Join(Option<&'a str>),
     /// `/rooms`.
     Rooms,
@@ -57,14 +57,14 @@ pub(crate) fn parse(line: &str) -> Request<'_> {
     let word_end = rest.find(char::is_whitespace).unwrap_or(rest.len());
     let (word, args) = (&rest[..word_end], rest[word_end..].trim_start());
     let command = match word.to_ascii_lowercase().as_str() {
-        "nick" | "name" => Command::Nick(first_word(args)),
+        "nick" | "name" => Command::Nick(whole(args)),
         "whisper" | "w" | "msg" => {
             let (to, text) = split_word(args);
             Command::Whisper((!to.is_empty()).then_some(to), text)
         }
         "me" => Command::Me(args),
         "users" | "who" | "list" => Command::Users,
-        "join" => Command::Join(first_word(args)),
+        "join" => Command::Join(whole(args)),
         "rooms" => Command::Rooms,
         "quit" => Command::Quit,
         "help" => Command::Help,
@@ -82,9 +82,10 @@ fn split_word(s: &str) -> (&str, &str) {
     }
 }
 
-fn first_word(s: &str) -> Option<&str> {
-    let (word, _) = split_word(s);
-    (!word.is_empty()).then_some(word)
+/// The whole argument, so that `/nick two words` is refused rather than half taken.
+fn whole(s: &str) -> Option<&str> {
+    let s = s.trim();
+    (!s.is_empty()).then_some(s)
 }
 
 #[cfg(test)]
@@ -109,7 +110,7 @@ mod tests {
     #[test]
     fn commands_and_aliases() {
         assert_eq!(cmd("/nick bob"), Nick(Some("bob")));
-        assert_eq!(cmd("/NAME  bob extra"), Nick(Some("bob")));
+        assert_eq!(cmd("/NAME  bob extra "), Nick(Some("bob extra")));
         assert_eq!(cmd("/nick"), Nick(None));
         assert_eq!(cmd("/w bob  hi  there"), Whisper(Some("bob"), "hi  there"));
         assert_eq!(cmd("/msg bob"), Whisper(Some("bob"), ""));

@@ -38,6 +38,8 @@ fn nick_errors() {
     assert_eq!(h.lines(a), [format!("! invalid name: {}", "x".repeat(25))]);
     h.send(a, "/nick");
     assert_eq!(h.lines(a), ["! usage: /nick NAME"]);
+    h.send(a, "/nick two words");
+    assert_eq!(h.lines(a), ["! invalid name: two words"]);
     assert!(h.read(b).is_empty());
 }
 
@@ -141,8 +143,8 @@ fn join_moves_between_rooms_with_notices_and_history() {
     assert_eq!(h.chat.room_of(a), Some("rust"));
     h.send(a, "/join #RUST");
     assert_eq!(h.lines(a), ["! you are already in #rust"]);
-    h.send(a, "/join bad!room");
-    assert_eq!(h.lines(a), ["! invalid room: bad!room"]);
+    h.send(a, "/join bad room");
+    assert_eq!(h.lines(a), ["! invalid room: bad room"]);
     h.send(a, "/join #");
     assert_eq!(h.lines(a), ["! invalid room: #"]);
     h.send(a, &format!("/join {}", "r".repeat(33)));

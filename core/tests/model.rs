@@ -1,0 +1,379 @@
+//! Property tests: random sequences of joins, lines, commands, renames, room changes,
+//! leaves and clock steps, checked against a small reference model of rooms and names.
+
+mod common;
+use chat_core::{Chat, ConnId, Config, Join, LeaveReason, Now, Output, Rendering};
+use proptest::prelude::*;
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+const NAMES: &[&str] = &["al", "Al", "bob", "user1", "user3", "bad name", "x-_9"];
+const ROOMS: &[&str] = &["main", "rust", "#Rust", "ada", "bad room", "#"];
+
+#[derive(Clone, Debug)]
+enum Op {
+    Join { name: Option<usize>, room: Option<usize>, json: bool },
+    Leave(usize),
+    Say(usize, usize),
+    Me(usize),
+    Whisper(usize, usize),
+    Nick(usize, usize),
+    Move(usize, usize),
+    Quit(usize),
+    Users(usize),
+    Pong(usize),
+    Advance(u64),
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    let u = 0..8usize;
+    prop_oneof![
+        3 => (proptest::option::of(0..NAMES.len()), proptest::option::of(0..ROOMS.len()), any::<bool>())
+            .prop_map(|(name, room, json)| Op::Join { name, room, json }),
+        1 => u.clone().prop_map(Op::Leave),
+        4 => (u.clone(), 1..4usize).prop_map(|(u, n)| Op::Say(u, n)),
+        1 => u.clone().prop_map(Op::Me),
+        1 => (u.clone(), 0..8usize).prop_map(|(u, t)| Op::Whisper(u, t)),
+        1 => (u.clone(), 0..NAMES.len()).prop_map(|(u, n)| Op::Nick(u, n)),
+        2 => (u.clone(), 0..ROOMS.len()).prop_map(|(u, r)| Op::Move(u, r)),
+        1 => u.clone().prop_map(Op::Quit),
+        1 => u.clone().prop_map(Op::Users),
+        1 => u.clone().prop_map(Op::Pong),
+        1 => (0..20_000u64).prop_map(Op::Advance),
+    ]
+}
+
+/// What the model knows of a user.
+#[derive(Clone, Debug)]
+struct ModelUser {
+    name: String,
+    room: String,
+    json: bool,
+}
+
+/// A chat line as both renderings can be read back: (kind, from, to, text).
+type Said = (&'static str, String, String, String);
+
+struct Model {
+    users: BTreeMap<ConnId, ModelUser>,
+    next_auto: u64,
+    /// Each room's replayable lines; a room's entry goes when its last member leaves.
+    history: BTreeMap<String, Vec<Said>>,
+    cap: usize,
+}
+
+impl Model {
+    fn remove(&mut self, id: ConnId) {
+        if let Some(u) = self.users.remove(&id) {
+            self.vacate(&u.room);
+        }
+    }
+
+    /// Drops a room's history once nobody is in it (but `main` keeps its own).
+    fn vacate(&mut self, room: &str) {
+        if room != "main" && self.in_room(room).is_empty() {
+            self.history.remove(room);
+        }
+    }
+
+    fn remember(&mut self, room: &str, said: Said) {
+        let h = self.history.entry(room.to_string()).or_default();
+        h.push(said);
+        if h.len() > self.cap {
+            h.remove(0);
+        }
+    }
+
+    fn replay(&self, room: &str) -> Vec<Said> {
+        self.history.get(room).cloned().unwrap_or_default()
+    }
+
+    fn taken(&self, name: &str, except: Option<ConnId>) -> bool {
+        self.users
+            .iter()
+            .any(|(id, u)| Some(*id) != except && u.name.eq_ignore_ascii_case(name))
+    }
+
+    fn auto(&mut self) -> String {
+        loop {
+            let n = format!("user{}", self.next_auto);
+            self.next_auto += 1;
+            if !self.taken(&n, None) {
+                return n;
+            }
+        }
+    }
+
+    fn in_room(&self, room: &str) -> Vec<ConnId> {
+        self.users.iter().filter(|(_, u)| u.room == room).map(|(id, _)| *id).collect()
+    }
+
+    fn pick(&self, i: usize) -> Option<ConnId> {
+        let ids: Vec<_> = self.users.keys().copied().collect();
+        (!ids.is_empty()).then(|| ids[i % ids.len()])
+    }
+}
+
+fn valid_name(s: &str) -> bool {
+    chat_core::name::is_valid_name(s)
+}
+
+fn room_of(typed: &str) -> Option<String> {
+    let bare = typed.strip_prefix('#').unwrap_or(typed);
+    chat_core::name::is_valid_room(bare).then(|| bare.to_ascii_lowercase())
+}
+
+/// Reads a chat line, message, action or whisper, back from either rendering.
+fn said(line: &str, json: bool) -> Option<Said> {
+    if json {
+        let v: serde_json::Value = serde_json::from_str(line).expect("JSON line");
+        let s = |k: &str| v[k].as_str().unwrap_or_default().to_string();
+        return match v["type"].as_str()? {
+            "message" => Some(("message", s("from"), String::new(), s("text"))),
+            "action" => Some(("action", s("from"), String::new(), s("text"))),
+            "whisper" => Some(("whisper", s("from"), s("to"), s("text"))),
+            _ => None,
+        };
+    }
+    if let Some(rest) = line.strip_prefix('[') {
+        let (who, text) = rest.split_once("]: ")?;
+        return Some(match who.split_once(" -> ") {
+            Some((from, to)) => ("whisper", from.into(), to.into(), text.into()),
+            None => ("message", who.into(), String::new(), text.into()),
+        });
+    }
+    let rest = line.strip_prefix("* ")?;
+    let (from, text) = rest.split_once(' ')?;
+    text.starts_with('m')
+        .then(|| ("action", from.into(), String::new(), text.into()))
+}
+
+fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
+    let config = Config {
+        rate: 0.0,
+        history: 3,
+        announce_limit: 3,
+        list_limit: 2,
+        ..Config::default()
+    };
+    let cap = config.history;
+    let mut chat = Chat::new(config);
+    let start = Instant::now();
+    let mut now = start;
+    let mut model = Model { users: BTreeMap::new(), next_auto: 0, history: BTreeMap::new(), cap };
+    let mut seq = 0u64;
+
+    for op in ops {
+        let stamp = Now::new(now, 0);
+        // What the model expects each connection to receive of chat lines, in order.
+        let mut expected: BTreeMap<ConnId, Vec<Said>> = BTreeMap::new();
+        let mut may_close = false;
+        let mut joined = None;
+        match op {
+            Op::Join { name, room, json } => {
+                let join = Join {
+                    name: name.map(|n| NAMES[n]),
+                    room: room.map(|r| ROOMS[r]),
+                    rendering: Some(if json { Rendering::Json } else { Rendering::Text }),
+                };
+                let Ok(id) = chat.handle_join(join, stamp) else {
+                    return Err(TestCaseError::fail("join refused"));
+                };
+                let name = match join.name {
+                    Some(n) if valid_name(n) && !model.taken(n, None) => n.to_string(),
+                    _ => model.auto(),
+                };
+                let room = join.room.and_then(room_of).unwrap_or_else(|| "main".into());
+                prop_assert_eq!(chat.name_of(id), Some(name.as_str()));
+                prop_assert_eq!(chat.room_of(id), Some(room.as_str()));
+                let replay = model.replay(&room);
+                if !replay.is_empty() {
+                    expected.insert(id, replay);
+                }
+                model.users.insert(id, ModelUser { name, room, json });
+                joined = Some(id);
+            }
+            Op::Leave(u) => {
+                if let Some(id) = model.pick(u) {
+                    chat.handle_leave(id, LeaveReason::Closed);
+                    model.remove(id);
+                }
+            }
+            Op::Say(u, n) => {
+                if let Some(id) = model.pick(u) {
+                    let sender = model.users[&id].clone();
+                    let texts: Vec<String> = (0..n).map(|i| format!("m{}", seq + i as u64)).collect();
+                    seq += n as u64;
+                    for t in &texts {
+                        let line = ("message", sender.name.clone(), String::new(), t.clone());
+                        for r in model.in_room(&sender.room) {
+                            expected.entry(r).or_default().push(line.clone());
+                        }
+                        model.remember(&sender.room, line);
+                    }
+                    chat.handle_text(id, texts.join("\n").as_bytes(), stamp);
+                }
+            }
+            Op::Me(u) => {
+                if let Some(id) = model.pick(u) {
+                    let sender = model.users[&id].clone();
+                    let t = format!("m{seq}");
+                    seq += 1;
+                    let line = ("action", sender.name.clone(), String::new(), t.clone());
+                    for r in model.in_room(&sender.room) {
+                        expected.entry(r).or_default().push(line.clone());
+                    }
+                    model.remember(&sender.room, line);
+                    chat.handle_text(id, format!("/me {t}").as_bytes(), stamp);
+                }
+            }
+            Op::Whisper(u, to) => {
+                if let (Some(id), Some(target)) = (model.pick(u), model.pick(to)) {
+                    let (from, to_name) = (model.users[&id].name.clone(), model.users[&target].name.clone());
+                    let t = format!("m{seq}");
+                    seq += 1;
+                    let line = ("whisper", from, to_name.clone(), t.clone());
+                    expected.entry(id).or_default().push(line.clone());
+                    if target != id {
+                        expected.entry(target).or_default().push(line);
+                    }
+                    chat.handle_text(id, format!("/w {} {t}", to_name.to_uppercase()).as_bytes(), stamp);
+                }
+            }
+            Op::Nick(u, n) => {
+                if let Some(id) = model.pick(u) {
+                    let new = NAMES[n];
+                    chat.handle_text(id, format!("/nick {new}").as_bytes(), stamp);
+                    let current = model.users[&id].name.clone();
+                    if valid_name(new) && !model.taken(new, Some(id)) && current != new {
+                        model.users.get_mut(&id).expect("picked").name = new.to_string();
+                    }
+                }
+            }
+            Op::Move(u, r) => {
+                if let Some(id) = model.pick(u) {
+                    chat.handle_text(id, format!("/join {}", ROOMS[r]).as_bytes(), stamp);
+                    let old = model.users[&id].room.clone();
+                    if let Some(room) = room_of(ROOMS[r]).filter(|room| *room != old) {
+                        model.users.get_mut(&id).expect("picked").room = room.clone();
+                        model.vacate(&old);
+                        let replay = model.replay(&room);
+                        if !replay.is_empty() {
+                            expected.insert(id, replay);
+                        }
+                    }
+                }
+            }
+            Op::Quit(u) => {
+                if let Some(id) = model.pick(u) {
+                    chat.handle_text(id, b"/quit", stamp);
+                    model.remove(id);
+                }
+            }
+            Op::Users(u) => {
+                if let Some(id) = model.pick(u) {
+                    chat.handle_text(id, b"/users", stamp);
+                }
+            }
+            Op::Pong(u) => {
+                if let Some(id) = model.pick(u) {
+                    chat.handle_activity(id, now);
+                }
+            }
+            Op::Advance(ms) => {
+                now += Duration::from_millis(ms);
+                if chat.poll_timeout().is_some_and(|t| t <= now) {
+                    chat.handle_timeout(now);
+                }
+                may_close = true;
+            }
+        }
+
+        // Drain, checking addressees and collecting the chat lines each connection got.
+        let mut got: BTreeMap<ConnId, Vec<Said>> = BTreeMap::new();
+        let mut closed = Vec::new();
+        while let Some(out) = chat.poll_output() {
+            let to = out.to();
+            let known = model.users.contains_key(&to) || closed.contains(&to);
+            // A quit or left user may be in the middle of being closed this very step.
+            prop_assert!(known || matches!(out, Output::Close { .. }) || Some(to) == joined,
+                "output to unknown connection {to}: {out:?}");
+            match out {
+                Output::Send { payload, .. } => {
+                    prop_assert!(!closed.contains(&to), "{to} got a line after its close");
+                    let json = model.users.get(&to).is_some_and(|u| u.json);
+                    if let Some(s) = said(payload.as_str(), json) {
+                        got.entry(to).or_default().push(s);
+                    }
+                }
+                Output::Close { .. } => {
+                    if model.users.contains_key(&to) {
+                        prop_assert!(may_close, "unexpected close of {to}");
+                        model.remove(to);
+                    }
+                    closed.push(to);
+                }
+                Output::Ping { .. } => prop_assert!(may_close, "ping outside a clock step"),
+            }
+        }
+        prop_assert_eq!(got, expected);
+
+        // Invariants.
+        prop_assert_eq!(chat.connections(), model.users.len());
+        let mut keys: Vec<String> = Vec::new();
+        for (id, u) in &model.users {
+            prop_assert_eq!(chat.name_of(*id), Some(u.name.as_str()));
+            prop_assert_eq!(chat.room_of(*id), Some(u.room.as_str()));
+            keys.push(u.name.to_ascii_lowercase());
+        }
+        let count = keys.len();
+        keys.sort();
+        keys.dedup();
+        prop_assert_eq!(keys.len(), count, "names are unique case-insensitively");
+        for room in ["main", "rust", "ada"] {
+            prop_assert!(chat.history_len(room) <= cap);
+        }
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    #[test]
+    fn the_chat_agrees_with_the_model(ops in proptest::collection::vec(op(), 1..80)) {
+        run(ops)?;
+    }
+
+    /// Arbitrary frames, including invalid UTF-8 and huge or multi-line ones, never panic and
+    /// never address an unknown connection; every server frame stays one line.
+    #[test]
+    fn arbitrary_frames_are_handled(frames in proptest::collection::vec(
+        (0..3usize, prop_oneof![
+            proptest::collection::vec(any::<u8>(), 0..64),
+            "(/(nick|w|me|join|users|rooms|help|quit|x)? ?[a-zA-Z#_ -]{0,12}\n?){1,3}".prop_map(String::into_bytes),
+        ]), 1..60)) {
+        let mut chat = Chat::new(Config { burst: 5, ..Config::default() });
+        let start = Instant::now();
+        let mut ids: Vec<ConnId> = (0..3)
+            .map(|_| chat.handle_join(Join::default(), Now::new(start, 0)).expect("room"))
+            .collect();
+        for (i, (who, frame)) in frames.iter().enumerate() {
+            let now = Now::new(start + Duration::from_millis(i as u64 * 300), 0);
+            let id = ids[*who];
+            chat.handle_text(id, frame, now);
+            chat.handle_timeout(now.at);
+            while let Some(out) = chat.poll_output() {
+                if let Output::Send { payload, .. } = &out {
+                    prop_assert!(!payload.as_str().contains(['\n', '\r']));
+                }
+                prop_assert!(ids.contains(&out.to()));
+                if let Output::Close { to, .. } = out {
+                    // A closed connection is replaced by a new one, so all three slots stay in use.
+                    let slot = ids.iter().position(|x| *x == to).expect("checked above");
+                    ids[slot] = chat.handle_join(Join::default(), now).expect("room");
+                }
+            }
+        }
+    }
+}
