@@ -172,3 +172,16 @@ fn joins_beyond_max_connections_are_refused() {
         Err(chat_core::JoinError::Full(2))
     );
 }
+
+#[test]
+fn refused_names_and_rooms_are_echoed_without_control_characters() {
+    let mut h = Harness::new();
+    let a = h.join_with(Join {
+        name: Some("x\r[admin]: hi"),
+        room: Some("\u{1b}[2J"),
+        ..Join::default()
+    });
+    let lines = h.lines(a);
+    assert_eq!(lines[1], "! invalid room: \u{FFFD}[2J");
+    assert_eq!(lines[2], "! invalid name: x\u{FFFD}[admin]: hi");
+}

@@ -12,6 +12,7 @@ use crate::payload::Payload;
 use crate::rate::TokenBucket;
 use crate::room::{Room, MAIN};
 use crate::stats::Stats;
+use crate::text;
 use crate::time::Now;
 use crate::user::User;
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -161,8 +162,11 @@ impl Chat {
         self.stats.joined += 1;
         let rendering = join.rendering.unwrap_or(Rendering::Text);
 
+        // What was asked for is echoed in refusals, so it gets the same cleaning as chat text.
+        let wanted_room = join.room.map(text::sanitize);
+        let wanted_name = join.name.map(text::sanitize);
         let mut problems = Vec::new();
-        let room = match join.room.map(|r| (r, name::room_name(r))) {
+        let room = match wanted_room.as_deref().map(|r| (r, name::room_name(r))) {
             None => self.main.clone(),
             Some((_, Some(room))) => Arc::from(room),
             Some((typed, None)) => {
@@ -170,7 +174,7 @@ impl Chat {
                 self.main.clone()
             }
         };
-        let name = match join.name {
+        let name = match wanted_name.as_deref() {
             None => self.auto_name(),
             Some(wanted) if !name::is_valid_name(wanted) => {
                 problems.push(Problem::InvalidName(wanted));

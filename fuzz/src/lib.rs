@@ -1,0 +1,149 @@
+//! The fuzz target: one byte string decoded into a chat configuration and a sequence of
+//! inputs (joins, frames, leaves, clock steps, shutdown), with the invariants checked after
+//! every input.
+//!
+//! [`run`] has the shape of a libFuzzer target, so it can be driven by `cargo fuzz` on a
+//! nightly toolchain; `src/main.rs` drives it on stable with seeded random inputs.
+
+use arbitrary::{Result, Unstructured};
+use chat_core::{Chat, ConnId, Config, Join, LeaveReason, Now, Output, Rendering};
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+/// Pieces of text that reach deep into the command parser more often than random bytes do.
+const WORDS: &[&str] = &[
+    "/nick ", "/name ", "/w ", "/whisper ", "/msg ", "/me ", "/join ", "#", "/users", "/who",
+    "/rooms", "/quit", "/help", "//", "/", "\n", "\r\n", "\r", " ", "\t", "user0", "user1",
+    "main", "Rust", "\u{1b}[2J", "\u{85}", "é", "漢", "a", "-", "_", "x",
+];
+
+/// Runs one decoded input sequence, panicking on any broken invariant.
+pub fn run(data: &[u8]) {
+    let mut u = Unstructured::new(data);
+    // Running out of input just ends the sequence early.
+    let _ = drive(&mut u);
+}
+
+fn drive(u: &mut Unstructured<'_>) -> Result<()> {
+    let config = Config {
+        history: u.int_in_range(0..=4)?,
+        max_message_bytes: u.int_in_range(0..=80)?,
+        max_frame_bytes: u.int_in_range(0..=120)?,
+        max_lines: u.int_in_range(0..=4)?,
+        rate: f64::from(u.int_in_range(0u8..=10)?),
+        burst: u.int_in_range(0..=5)?,
+        announce_limit: u.int_in_range(0..=4)?,
+        ping_interval: Duration::from_millis(u.int_in_range(0..=2000)?),
+        ping_timeout: Duration::from_millis(u.int_in_range(0..=2000)?),
+        max_connections: u.int_in_range(0..=6)?,
+        list_limit: u.int_in_range(0..=3)?,
+    };
+    let mut chat = Chat::new(config);
+    let start = Instant::now();
+    let mut now = start;
+    // Live connections and how they render; outputs may only go to these.
+    let mut live: BTreeMap<ConnId, Rendering> = BTreeMap::new();
+
+    while !u.is_empty() {
+        let stamp = Now::new(now, 1_700_000_000_000);
+        let pick = |u: &mut Unstructured<'_>, live: &BTreeMap<ConnId, Rendering>| -> Result<Option<ConnId>> {
+            if live.is_empty() {
+                return Ok(None);
+            }
+            let i = u.choose_index(live.len())?;
+            Ok(live.keys().nth(i).copied())
+        };
+        match u.int_in_range(0..=9u8)? {
+            0 | 1 => {
+                let name = text(u)?;
+                let room = text(u)?;
+                let rendering = if u.arbitrary()? { Rendering::Json } else { Rendering::Text };
+                let join = Join {
+                    name: u.arbitrary::<bool>()?.then_some(name.as_str()),
+                    room: u.arbitrary::<bool>()?.then_some(room.as_str()),
+                    rendering: Some(rendering),
+                };
+                if let Ok(id) = chat.handle_join(join, stamp) {
+                    assert!(live.insert(id, rendering).is_none(), "ids are never reused");
+                }
+            }
+            2..=4 => {
+                if let Some(id) = pick(u, &live)? {
+                    let frame = text(u)?;
+                    chat.handle_text(id, frame.as_bytes(), stamp);
+                }
+            }
+            5 => {
+                if let Some(id) = pick(u, &live)? {
+                    let raw: Vec<u8> = u.arbitrary()?;
+                    chat.handle_text(id, &raw, stamp);
+                }
+            }
+            6 => {
+                if let Some(id) = pick(u, &live)? {
+                    match u.int_in_range(0..=3u8)? {
+                        0 => chat.handle_activity(id, now),
+                        1 => chat.handle_oversized(id),
+                        _ => {
+                            chat.handle_leave(id, LeaveReason::Closed);
+                            live.remove(&id);
+                        }
+                    }
+                }
+            }
+            7 | 8 => {
+                now += Duration::from_millis(u.int_in_range(0..=3000)?);
+                if chat.poll_timeout().is_some_and(|t| t <= now) {
+                    chat.handle_timeout(now);
+                }
+            }
+            _ => {
+                if u.ratio(1, 8)? {
+                    chat.handle_shutdown();
+                }
+            }
+        }
+        check_outputs(&mut chat, &mut live);
+        assert_eq!(chat.connections(), live.len());
+        assert!(chat.history_len(chat_core::MAIN) <= chat.config().history);
+    }
+    Ok(())
+}
+
+/// Drains the outputs, checking that each goes to a live connection and is one line (valid
+/// JSON for JSON users).
+fn check_outputs(chat: &mut Chat, live: &mut BTreeMap<ConnId, Rendering>) {
+    while let Some(out) = chat.poll_output() {
+        let to = out.to();
+        let Some(&rendering) = live.get(&to) else {
+            panic!("output to a connection that is not live: {out:?}");
+        };
+        match out {
+            Output::Send { payload, .. } => {
+                let line = payload.as_str();
+                assert!(!line.is_empty() && !line.contains(['\n', '\r']), "{line:?}");
+                assert!(!line.chars().any(|c| c.is_control() && c != '\t'), "{line:?}");
+                if rendering == Rendering::Json {
+                    serde_json::from_str::<serde_json::Value>(line).expect("JSON user gets JSON");
+                }
+            }
+            Output::Close { .. } => {
+                live.remove(&to);
+            }
+            Output::Ping { .. } => {}
+        }
+    }
+}
+
+/// A short text made of dictionary words and arbitrary characters.
+fn text(u: &mut Unstructured<'_>) -> Result<String> {
+    let mut s = String::new();
+    for _ in 0..u.int_in_range(0..=8)? {
+        if u.arbitrary()? {
+            s.push_str(u.choose(WORDS)?);
+        } else {
+            s.push(u.arbitrary()?);
+        }
+    }
+    Ok(s)
+}
