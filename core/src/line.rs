@@ -22,7 +22,9 @@ impl Rendering {
 #[derive(Debug)]
 pub(crate) enum Line<'a> {
     /// `You are connected! There are N users here.` (text only; JSON has `Welcome`).
-    Greeting { users: usize },
+    Greeting {
+        users: usize,
+    },
     /// `* you are NAME in #ROOM`, with ` (N users)` after `/join` (text only).
     YouAre {
         you: &'a str,
@@ -44,9 +46,18 @@ pub(crate) enum Line<'a> {
         text: &'a str,
         ts: u64,
     },
-    Joined { room: &'a str, user: &'a str },
-    Left { room: &'a str, user: &'a str },
-    Rename { from: &'a str, to: &'a str },
+    Joined {
+        room: &'a str,
+        user: &'a str,
+    },
+    Left {
+        room: &'a str,
+        user: &'a str,
+    },
+    Rename {
+        from: &'a str,
+        to: &'a str,
+    },
     Users {
         room: &'a str,
         names: Vec<&'a str>,
@@ -153,7 +164,8 @@ impl Line<'_> {
                 line
             }
             Line::Rooms { rooms, total } => {
-                let listed: Vec<String> = rooms.iter().map(|(r, n)| format!("#{r} ({n})")).collect();
+                let listed: Vec<String> =
+                    rooms.iter().map(|(r, n)| format!("#{r} ({n})")).collect();
                 let mut line = format!("* rooms: {}", listed.join(", "));
                 and_more(&mut line, *total, rooms.len());
                 line

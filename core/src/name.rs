@@ -17,8 +17,7 @@ pub fn is_valid_room(room: &str) -> bool {
 
 fn is_word(s: &str, max: usize) -> bool {
     (1..=max).contains(&s.len())
-        && s
-            .bytes()
+        && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 

@@ -41,7 +41,10 @@ impl Payload {
 
 impl From<String> for Payload {
     fn from(line: String) -> Self {
-        debug_assert!(!line.contains(['\n', '\r']), "a payload is one line: {line:?}");
+        debug_assert!(
+            !line.contains(['\n', '\r']),
+            "a payload is one line: {line:?}"
+        );
         Payload(Bytes::from(line))
     }
 }

@@ -23,7 +23,9 @@ impl TokenBucket {
         if rate <= 0.0 {
             return true;
         }
-        let elapsed = now.saturating_duration_since(self.refilled_at).as_secs_f64();
+        let elapsed = now
+            .saturating_duration_since(self.refilled_at)
+            .as_secs_f64();
         self.tokens = (self.tokens + elapsed * rate).min(f64::from(burst));
         self.refilled_at = now;
         if self.tokens >= f64::from(n) {

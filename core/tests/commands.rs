@@ -18,7 +18,11 @@ fn nick_renames_and_tells_the_room() {
     assert_eq!(h.lines(a), ["* alice is now known as Al"]);
     assert_eq!(h.lines(b), ["* alice is now known as Al"]);
     h.send(a, "/NAME al");
-    assert_eq!(h.lines(b), ["* Al is now known as al"], "a change of case is a rename");
+    assert_eq!(
+        h.lines(b),
+        ["* Al is now known as al"],
+        "a change of case is a rename"
+    );
     h.read(a);
     h.send(b, "hi");
     h.send(a, "hi");
@@ -91,7 +95,10 @@ fn a_multi_line_whisper_stays_private() {
     h.read(a);
     h.read(b);
     h.send(a, "/w bob line one\nline two");
-    assert_eq!(h.lines(b), ["[alice -> bob]: line one", "[alice -> bob]: line two"]);
+    assert_eq!(
+        h.lines(b),
+        ["[alice -> bob]: line one", "[alice -> bob]: line two"]
+    );
     assert_eq!(h.lines(a).len(), 2);
     assert!(h.read(c).is_empty());
 }
@@ -185,7 +192,11 @@ fn rooms_lists_occupied_rooms_by_name() {
     h.send(a, "/join zig");
     h.read(a);
     h.send(a, "/rooms");
-    assert_eq!(h.lines(a), ["* rooms: #ada (1), #rust (1), #zig (1)"], "empty main is not listed");
+    assert_eq!(
+        h.lines(a),
+        ["* rooms: #ada (1), #rust (1), #zig (1)"],
+        "empty main is not listed"
+    );
     assert_eq!(h.chat.rooms(), 3);
 }
 
@@ -218,6 +229,9 @@ fn a_double_slash_sends_text_starting_with_a_slash() {
     h.send(a, "//nick is a command");
     assert_eq!(h.lines(b), ["[alice]: /nick is a command"]);
     h.send(a, "hello\n/nick later lines are text");
-    assert_eq!(h.lines(b), ["[alice]: hello", "[alice]: /nick later lines are text"]);
+    assert_eq!(
+        h.lines(b),
+        ["[alice]: hello", "[alice]: /nick later lines are text"]
+    );
     assert_eq!(h.chat.name_of(a), Some("alice"));
 }

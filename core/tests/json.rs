@@ -28,8 +28,14 @@ fn refusals_come_before_the_welcome() {
         rendering: Some(Rendering::Json),
     });
     let got: Vec<_> = h.lines(j).iter().map(|l| json(l)).collect();
-    assert_eq!(got[0], json!({"type":"error","code":"invalid_room","text":"invalid room: a b"}));
-    assert_eq!(got[1], json!({"type":"error","code":"name_taken","text":"name taken: bob"}));
+    assert_eq!(
+        got[0],
+        json!({"type":"error","code":"invalid_room","text":"invalid room: a b"})
+    );
+    assert_eq!(
+        got[1],
+        json!({"type":"error","code":"name_taken","text":"name taken: bob"})
+    );
     assert_eq!(got[2]["type"], "welcome");
     assert_eq!(got[2]["you"], "user0");
 }
@@ -63,11 +69,20 @@ fn every_line_has_its_json_object_and_text_users_share_the_room() {
     );
     h.send(t, "/nick T");
     h.read(t);
-    assert_eq!(json(&h.lines(j)[0]), json!({"type":"rename","from":"txt","to":"T"}));
+    assert_eq!(
+        json(&h.lines(j)[0]),
+        json!({"type":"rename","from":"txt","to":"T"})
+    );
     let other = h.join_quiet("other");
-    assert_eq!(json(&h.lines(j)[0]), json!({"type":"join","room":"main","user":"other"}));
+    assert_eq!(
+        json(&h.lines(j)[0]),
+        json!({"type":"join","room":"main","user":"other"})
+    );
     h.leave(other);
-    assert_eq!(json(&h.lines(j)[0]), json!({"type":"leave","room":"main","user":"other"}));
+    assert_eq!(
+        json(&h.lines(j)[0]),
+        json!({"type":"leave","room":"main","user":"other"})
+    );
     h.read(t);
 
     h.send(j, "/users");

@@ -28,7 +28,9 @@ fn users_lists_the_first_hundred_names_and_the_rest_as_a_count() {
         rate: 0.0,
         ..Config::default()
     });
-    let ids: Vec<_> = (0..250).map(|i| h.join_quiet(&format!("n{i:03}"))).collect();
+    let ids: Vec<_> = (0..250)
+        .map(|i| h.join_quiet(&format!("n{i:03}")))
+        .collect();
     for id in &ids {
         h.read(*id);
     }

@@ -18,7 +18,11 @@ fn the_burst_passes_then_lines_are_dropped_with_one_notice_a_second() {
     h.read(a);
     h.send(a, "over");
     h.send(a, "over again");
-    assert_eq!(h.lines(a), ["! slow down (max 5 lines/s)"], "one notice only");
+    assert_eq!(
+        h.lines(a),
+        ["! slow down (max 5 lines/s)"],
+        "one notice only"
+    );
     assert!(h.read(b).is_empty(), "dropped lines reach nobody");
     // 1 s later: 5 tokens back, and the notice may come again.
     h.advance_secs(1.0);
@@ -38,7 +42,10 @@ fn commands_cost_a_token_and_a_multi_line_frame_pays_for_every_line() {
     let a = h.join_quiet("a");
     h.send(a, "/users");
     h.send(a, "x\ny\nz");
-    assert_eq!(h.lines(a), ["* users in #main (1): a", "! slow down (max 5 lines/s)"]);
+    assert_eq!(
+        h.lines(a),
+        ["* users in #main (1): a", "! slow down (max 5 lines/s)"]
+    );
     h.advance_secs(0.4);
     h.send(a, "x\ny");
     assert_eq!(h.lines(a), ["[a]: x", "[a]: y"]);
@@ -129,7 +136,10 @@ fn deadlines_do_not_pile_up_with_activity() {
     assert!(next <= h.now + Duration::from_secs(15));
     h.advance(next - h.now);
     h.assert_quiet();
-    assert!(h.chat.poll_timeout().unwrap() > next, "re-armed later, not fired");
+    assert!(
+        h.chat.poll_timeout().unwrap() > next,
+        "re-armed later, not fired"
+    );
 }
 
 #[test]
@@ -148,6 +158,9 @@ fn shutdown_closes_everyone_with_1001_and_refuses_joins() {
     assert_eq!(h.read(b), [Got::Close(1001)]);
     h.assert_quiet();
     let now = h.now();
-    assert_eq!(h.chat.handle_join(Join::default(), now), Err(JoinError::ShuttingDown));
+    assert_eq!(
+        h.chat.handle_join(Join::default(), now),
+        Err(JoinError::ShuttingDown)
+    );
     assert_eq!(h.chat.connections(), 0);
 }

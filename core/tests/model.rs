@@ -2,7 +2,7 @@
 //! leaves and clock steps, checked against a small reference model of rooms and names.
 
 mod common;
-use chat_core::{Chat, ConnId, Config, Join, LeaveReason, Now, Output, Rendering};
+use chat_core::{Chat, Config, ConnId, Join, LeaveReason, Now, Output, Rendering};
 use proptest::prelude::*;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -12,7 +12,11 @@ const ROOMS: &[&str] = &["main", "rust", "#Rust", "ada", "bad room", "#"];
 
 #[derive(Clone, Debug)]
 enum Op {
-    Join { name: Option<usize>, room: Option<usize>, json: bool },
+    Join {
+        name: Option<usize>,
+        room: Option<usize>,
+        json: bool,
+    },
     Leave(usize),
     Say(usize, usize),
     Me(usize),
@@ -105,7 +109,11 @@ impl Model {
     }
 
     fn in_room(&self, room: &str) -> Vec<ConnId> {
-        self.users.iter().filter(|(_, u)| u.room == room).map(|(id, _)| *id).collect()
+        self.users
+            .iter()
+            .filter(|(_, u)| u.room == room)
+            .map(|(id, _)| *id)
+            .collect()
     }
 
     fn pick(&self, i: usize) -> Option<ConnId> {
@@ -160,7 +168,12 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
     let mut chat = Chat::new(config);
     let start = Instant::now();
     let mut now = start;
-    let mut model = Model { users: BTreeMap::new(), next_auto: 0, history: BTreeMap::new(), cap };
+    let mut model = Model {
+        users: BTreeMap::new(),
+        next_auto: 0,
+        history: BTreeMap::new(),
+        cap,
+    };
     let mut seq = 0u64;
 
     for op in ops {
@@ -174,7 +187,11 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                 let join = Join {
                     name: name.map(|n| NAMES[n]),
                     room: room.map(|r| ROOMS[r]),
-                    rendering: Some(if json { Rendering::Json } else { Rendering::Text }),
+                    rendering: Some(if json {
+                        Rendering::Json
+                    } else {
+                        Rendering::Text
+                    }),
                 };
                 let Ok(id) = chat.handle_join(join, stamp) else {
                     return Err(TestCaseError::fail("join refused"));
@@ -202,7 +219,8 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
             Op::Say(u, n) => {
                 if let Some(id) = model.pick(u) {
                     let sender = model.users[&id].clone();
-                    let texts: Vec<String> = (0..n).map(|i| format!("m{}", seq + i as u64)).collect();
+                    let texts: Vec<String> =
+                        (0..n).map(|i| format!("m{}", seq + i as u64)).collect();
                     seq += n as u64;
                     for t in &texts {
                         let line = ("message", sender.name.clone(), String::new(), t.clone());
@@ -229,7 +247,10 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
             }
             Op::Whisper(u, to) => {
                 if let (Some(id), Some(target)) = (model.pick(u), model.pick(to)) {
-                    let (from, to_name) = (model.users[&id].name.clone(), model.users[&target].name.clone());
+                    let (from, to_name) = (
+                        model.users[&id].name.clone(),
+                        model.users[&target].name.clone(),
+                    );
                     let t = format!("m{seq}");
                     seq += 1;
                     let line = ("whisper", from, to_name.clone(), t.clone());
@@ -237,7 +258,11 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                     if target != id {
                         expected.entry(target).or_default().push(line);
                     }
-                    chat.handle_text(id, format!("/w {} {t}", to_name.to_uppercase()).as_bytes(), stamp);
+                    chat.handle_text(
+                        id,
+                        format!("/w {} {t}", to_name.to_uppercase()).as_bytes(),
+                        stamp,
+                    );
                 }
             }
             Op::Nick(u, n) => {
@@ -296,8 +321,10 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
             let to = out.to();
             let known = model.users.contains_key(&to) || closed.contains(&to);
             // A quit or left user may be in the middle of being closed this very step.
-            prop_assert!(known || matches!(out, Output::Close { .. }) || Some(to) == joined,
-                "output to unknown connection {to}: {out:?}");
+            prop_assert!(
+                known || matches!(out, Output::Close { .. }) || Some(to) == joined,
+                "output to unknown connection {to}: {out:?}"
+            );
             match out {
                 Output::Send { payload, .. } => {
                     prop_assert!(!closed.contains(&to), "{to} got a line after its close");

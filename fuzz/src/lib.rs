@@ -6,15 +6,44 @@
 //! nightly toolchain; `src/main.rs` drives it on stable with seeded random inputs.
 
 use arbitrary::{Result, Unstructured};
-use chat_core::{Chat, ConnId, Config, Join, LeaveReason, Now, Output, Rendering};
+use chat_core::{Chat, Config, ConnId, Join, LeaveReason, Now, Output, Rendering};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 /// Pieces of text that reach deep into the command parser more often than random bytes do.
 const WORDS: &[&str] = &[
-    "/nick ", "/name ", "/w ", "/whisper ", "/msg ", "/me ", "/join ", "#", "/users", "/who",
-    "/rooms", "/quit", "/help", "//", "/", "\n", "\r\n", "\r", " ", "\t", "user0", "user1",
-    "main", "Rust", "\u{1b}[2J", "\u{85}", "é", "漢", "a", "-", "_", "x",
+    "/nick ",
+    "/name ",
+    "/w ",
+    "/whisper ",
+    "/msg ",
+    "/me ",
+    "/join ",
+    "#",
+    "/users",
+    "/who",
+    "/rooms",
+    "/quit",
+    "/help",
+    "//",
+    "/",
+    "\n",
+    "\r\n",
+    "\r",
+    " ",
+    "\t",
+    "user0",
+    "user1",
+    "main",
+    "Rust",
+    "\u{1b}[2J",
+    "\u{85}",
+    "é",
+    "漢",
+    "a",
+    "-",
+    "_",
+    "x",
 ];
 
 /// Runs one decoded input sequence, panicking on any broken invariant.
@@ -46,7 +75,9 @@ fn drive(u: &mut Unstructured<'_>) -> Result<()> {
 
     while !u.is_empty() {
         let stamp = Now::new(now, 1_700_000_000_000);
-        let pick = |u: &mut Unstructured<'_>, live: &BTreeMap<ConnId, Rendering>| -> Result<Option<ConnId>> {
+        let pick = |u: &mut Unstructured<'_>,
+                    live: &BTreeMap<ConnId, Rendering>|
+         -> Result<Option<ConnId>> {
             if live.is_empty() {
                 return Ok(None);
             }
@@ -57,7 +88,11 @@ fn drive(u: &mut Unstructured<'_>) -> Result<()> {
             0 | 1 => {
                 let name = text(u)?;
                 let room = text(u)?;
-                let rendering = if u.arbitrary()? { Rendering::Json } else { Rendering::Text };
+                let rendering = if u.arbitrary()? {
+                    Rendering::Json
+                } else {
+                    Rendering::Text
+                };
                 let join = Join {
                     name: u.arbitrary::<bool>()?.then_some(name.as_str()),
                     room: u.arbitrary::<bool>()?.then_some(room.as_str()),
@@ -122,7 +157,10 @@ fn check_outputs(chat: &mut Chat, live: &mut BTreeMap<ConnId, Rendering>) {
             Output::Send { payload, .. } => {
                 let line = payload.as_str();
                 assert!(!line.is_empty() && !line.contains(['\n', '\r']), "{line:?}");
-                assert!(!line.chars().any(|c| c.is_control() && c != '\t'), "{line:?}");
+                assert!(
+                    !line.chars().any(|c| c.is_control() && c != '\t'),
+                    "{line:?}"
+                );
                 if rendering == Rendering::Json {
                     serde_json::from_str::<serde_json::Value>(line).expect("JSON user gets JSON");
                 }

@@ -119,7 +119,13 @@ impl Chat {
     }
 
     /// Broadcasts chat lines (or `/me` actions) to the sender's room and keeps them in history.
-    fn say<'a>(&mut self, id: ConnId, lines: impl Iterator<Item = &'a str>, action: bool, now: Now) {
+    fn say<'a>(
+        &mut self,
+        id: ConnId,
+        lines: impl Iterator<Item = &'a str>,
+        action: bool,
+        now: Now,
+    ) {
         let Some(user) = self.users.get(&id) else {
             return;
         };

@@ -320,32 +320,48 @@ impl Chat {
 
     /// Queues `line` for every member of `room` but `except`, rendered once per rendering.
     /// Returns the text payload, which history keeps.
-    fn broadcast(&mut self, room: &str, line: &Line<'_>, except: Option<ConnId>) -> Option<Payload> {
+    ///
+    /// This is the hot path: per recipient it costs one reference-count increment and one
+    /// queue slot, nothing else.
+    fn broadcast(
+        &mut self,
+        room: &str,
+        line: &Line<'_>,
+        except: Option<ConnId>,
+    ) -> Option<Payload> {
         let room = self.rooms.get(room)?;
-        let text = line.render(Rendering::Text, false);
-        let json = if room.has_json_members() {
-            line.render(Rendering::Json, false)
-        } else {
-            None
-        };
+        let text = line.render(Rendering::Text, false)?;
+        let members = room.members();
         let before = self.outputs.len();
-        for member in room.members() {
-            if Some(member.id) == except {
-                continue;
-            }
-            let payload = match member.rendering {
-                Rendering::Text => &text,
-                Rendering::Json => &json,
-            };
-            if let Some(payload) = payload {
-                self.outputs.push_back(Output::Send {
-                    to: member.id,
-                    payload: payload.clone(),
-                });
+        self.outputs.reserve(members.len());
+        match (room.has_json_members(), except) {
+            // Chat lines to an all-text room: the common case, without per-member branches.
+            (false, None) => self.outputs.extend(members.iter().map(|m| Output::Send {
+                to: m.id,
+                payload: text.clone(),
+            })),
+            (has_json, _) => {
+                let json = if has_json {
+                    line.render(Rendering::Json, false)
+                } else {
+                    None
+                };
+                for member in members.iter().filter(|m| Some(m.id) != except) {
+                    let payload = match member.rendering {
+                        Rendering::Text => Some(&text),
+                        Rendering::Json => json.as_ref(),
+                    };
+                    if let Some(payload) = payload {
+                        self.outputs.push_back(Output::Send {
+                            to: member.id,
+                            payload: payload.clone(),
+                        });
+                    }
+                }
             }
         }
         self.stats.frames_out += (self.outputs.len() - before) as u64;
-        text
+        Some(text)
     }
 
     /// Closes a connection: tells the runtime, then forgets the user.

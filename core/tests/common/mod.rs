@@ -1,8 +1,8 @@
 //! A virtual-clock harness: feed inputs at chosen instants, read what each connection got.
 #![allow(dead_code)]
 
-use chat_core::{Chat, ConnId, Config, Join, LeaveReason, Output, Rendering};
 pub use chat_core::Now;
+use chat_core::{Chat, Config, ConnId, Join, LeaveReason, Output, Rendering};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
@@ -115,7 +115,10 @@ impl Harness {
             let got = match &out {
                 Output::Send { payload, .. } => {
                     let s = payload.as_str();
-                    assert!(!s.contains(['\n', '\r']), "a server frame is one line: {s:?}");
+                    assert!(
+                        !s.contains(['\n', '\r']),
+                        "a server frame is one line: {s:?}"
+                    );
                     Got::Line(s.to_string())
                 }
                 Output::Ping { .. } => Got::Ping,

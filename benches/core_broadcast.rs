@@ -1,0 +1,63 @@
+//! Broadcast throughput of the core by room size: one 64-byte chat line in, one output per
+//! member drained and dropped. Throughput is in delivered lines, so criterion's time per
+//! element is the cost per recipient.
+//!
+//! `floor/N` measures, in the same run, the least any design that hands each recipient its
+//! own reference-counted handle can cost: clone a `Bytes` into a queue and drop it again.
+
+use bytes::Bytes;
+use chat_benches::room_of;
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use std::collections::VecDeque;
+use std::hint::black_box;
+
+const LINE: &[u8] = b"0123456789012345678901234567890123456789012345678901234567890123";
+
+fn broadcast(c: &mut Criterion) {
+    let mut group = c.benchmark_group("broadcast");
+    for members in [10usize, 1_000, 10_000, 100_000] {
+        let (mut chat, ids, now) = room_of(members);
+        let sender = ids[0];
+        group.throughput(Throughput::Elements(members as u64));
+        if members >= 10_000 {
+            group.sample_size(30);
+        }
+        group.bench_with_input(BenchmarkId::from_parameter(members), &members, |b, _| {
+            b.iter(|| {
+                chat.handle_text(sender, LINE, now);
+                let mut delivered = 0usize;
+                while let Some(out) = chat.poll_output() {
+                    black_box(&out);
+                    delivered += 1;
+                }
+                assert_eq!(delivered, members);
+            })
+        });
+    }
+    group.finish();
+}
+
+fn floor(c: &mut Criterion) {
+    let mut group = c.benchmark_group("floor");
+    let members = 10_000usize;
+    let ids: Vec<u64> = (0..members as u64).collect();
+    let payload = Bytes::from(format!(
+        "[user0]: {}",
+        std::str::from_utf8(LINE).unwrap_or("")
+    ));
+    let mut queue: VecDeque<(u64, Bytes)> = VecDeque::with_capacity(members);
+    group.throughput(Throughput::Elements(members as u64));
+    group.sample_size(30);
+    group.bench_function(BenchmarkId::from_parameter(members), |b| {
+        b.iter(|| {
+            queue.extend(ids.iter().map(|&id| (id, payload.clone())));
+            while let Some(out) = queue.pop_front() {
+                black_box(&out);
+            }
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, broadcast, floor);
+criterion_main!(benches);
