@@ -15,11 +15,11 @@ fn churn(c: &mut Criterion) {
             b.iter(|| {
                 let id = chat.handle_join(Join::default(), now).expect("room");
                 while let Some(out) = chat.poll_output() {
-                    black_box(out);
+                    black_box(&out);
                 }
                 chat.handle_leave(id, LeaveReason::Closed);
                 while let Some(out) = chat.poll_output() {
-                    black_box(out);
+                    black_box(&out);
                 }
             })
         });
