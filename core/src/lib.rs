@@ -72,7 +72,7 @@ mod user;
 pub use chat::{Chat, Join, JoinError};
 pub use config::Config;
 pub use line::Rendering;
-pub use output::{CloseReason, ConnId, LeaveReason, Output};
+pub use output::{CloseReason, ConnId, LeaveReason, Output, Violation};
 pub use payload::Payload;
 pub use room::MAIN;
 pub use stats::Stats;

@@ -105,3 +105,16 @@ pub enum LeaveReason {
     /// The connection failed (reset, I/O or protocol error below the chat).
     Error,
 }
+
+/// A breach of the WebSocket rules that the runtime found while reading a frame, before the
+/// core could see it (the core finds the same breaches itself in [`Chat::handle_text`]).
+///
+/// [`Chat::handle_text`]: crate::Chat::handle_text
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Violation {
+    /// A frame or message over the size limit (closed with 1009).
+    TooBig,
+    /// A text frame that is not UTF-8 (closed with 1007).
+    InvalidUtf8,
+}

@@ -1,7 +1,7 @@
 //! The text rules: blank frames, lines, control characters, sizes, invalid UTF-8.
 
 mod common;
-use chat_core::Config;
+use chat_core::{Config, Violation};
 use common::*;
 
 #[test]
@@ -81,12 +81,16 @@ fn a_frame_over_64_kib_closes_with_1009_and_invalid_utf8_with_1007() {
 }
 
 #[test]
-fn the_runtime_can_report_an_oversized_frame() {
+fn the_runtime_can_report_violations_it_found() {
     let mut h = Harness::new();
     let a = h.join_quiet("a");
-    h.chat.handle_oversized(a);
-    let out = h.chat.poll_output();
-    assert!(matches!(out, Some(chat_core::Output::Close { reason, .. }) if reason.code() == 1009));
+    let b = h.join_quiet("b");
+    h.read(a);
+    h.chat.handle_violation(a, Violation::TooBig);
+    h.chat.handle_violation(b, Violation::InvalidUtf8);
+    h.advance(std::time::Duration::ZERO);
+    assert_eq!(h.read(a), [Got::Close(1009)]);
+    assert_eq!(h.read(b), [Got::Line("* a left".into()), Got::Close(1007)]);
 }
 
 #[test]

@@ -116,9 +116,10 @@ fn drive(u: &mut Unstructured<'_>) -> Result<()> {
             }
             6 => {
                 if let Some(id) = pick(u, &live)? {
-                    match u.int_in_range(0..=3u8)? {
+                    match u.int_in_range(0..=4u8)? {
                         0 => chat.handle_activity(id, now),
-                        1 => chat.handle_oversized(id),
+                        1 => chat.handle_violation(id, chat_core::Violation::TooBig),
+                        2 => chat.handle_violation(id, chat_core::Violation::InvalidUtf8),
                         _ => {
                             chat.handle_leave(id, LeaveReason::Closed);
                             live.remove(&id);

@@ -1,1 +1,32 @@
-//! placeholder
+//! The runtime-independent half of the chat servers.
+//!
+//! `chat-core` decides everything about the chat; this crate moves bytes between it and
+//! WebSocket connections, written once against the futures-io traits. Each runtime crate
+//! (`chat-tokio`, `chat-async-std`, `chat-smol`) only implements [`Runtime`].
+//!
+//! # Modules
+//!
+//! - [`server`]: the accept loop, the timer task, shutdown, and the binaries' `main`;
+//! - `route`: one TCP connection: its HTTP request, the routes, the WebSocket upgrade;
+//! - `http`: reading a request head (httparse) and writing plain responses;
+//! - `connection`: the driver task of one WebSocket: frames in, bursts out;
+//! - `hub`: the shared `Chat` and the fan-out of its outputs into outboxes;
+//! - `outbox`: one connection's bounded outbound queue;
+//! - `metrics`: `/metrics` in the Prometheus text format;
+//! - [`settings`]: flags and environment variables;
+//! - [`runtime`]: the seam each runtime implements.
+
+mod connection;
+mod http;
+mod hub;
+mod metrics;
+mod outbox;
+mod page;
+mod route;
+pub mod runtime;
+pub mod server;
+pub mod settings;
+
+pub use runtime::Runtime;
+pub use server::{main, serve, shutdown_signal};
+pub use settings::{Args, Settings};

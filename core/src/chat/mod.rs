@@ -7,7 +7,7 @@ use crate::config::Config;
 use crate::heartbeat::Heartbeat;
 use crate::line::{Line, Problem, Rendering};
 use crate::name;
-use crate::output::{CloseReason, ConnId, LeaveReason, Output};
+use crate::output::{CloseReason, ConnId, LeaveReason, Output, Violation};
 use crate::payload::Payload;
 use crate::rate::TokenBucket;
 use crate::room::{Room, MAIN};
@@ -28,7 +28,7 @@ use std::time::Instant;
 ///   [`name_of`](Self::name_of), [`room_of`](Self::room_of);
 /// - **inputs** from connections and the clock: [`handle_join`](Self::handle_join),
 ///   [`handle_text`](Self::handle_text), [`handle_activity`](Self::handle_activity),
-///   [`handle_oversized`](Self::handle_oversized), [`handle_leave`](Self::handle_leave),
+///   [`handle_violation`](Self::handle_violation), [`handle_leave`](Self::handle_leave),
 ///   [`handle_timeout`](Self::handle_timeout), [`handle_shutdown`](Self::handle_shutdown);
 /// - **outputs**: [`poll_output`](Self::poll_output) until it returns `None`, then
 ///   [`poll_timeout`](Self::poll_timeout) for when to call `handle_timeout` next.
@@ -223,9 +223,13 @@ impl Chat {
         }
     }
 
-    /// The runtime refused a frame over its size limit without reading it: close with 1009.
-    pub fn handle_oversized(&mut self, id: ConnId) {
-        self.close(id, CloseReason::MessageTooBig);
+    /// The runtime refused a frame for breaking the WebSocket rules: close with 1009 or 1007.
+    pub fn handle_violation(&mut self, id: ConnId, violation: Violation) {
+        let reason = match violation {
+            Violation::TooBig => CloseReason::MessageTooBig,
+            Violation::InvalidUtf8 => CloseReason::InvalidUtf8,
+        };
+        self.close(id, reason);
     }
 
     /// The connection has gone. Its room hears `* NAME left`. Unknown ids are ignored, so

@@ -1,0 +1,67 @@
+//! The chat server on tokio: the [`Runtime`] seam, and nothing else.
+
+use async_tungstenite::tokio::TokioAdapter;
+use chat_server::Runtime;
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Instant;
+use tokio::net::{TcpListener, TcpStream};
+
+/// A multi-threaded tokio runtime.
+#[derive(Clone, Debug)]
+pub struct Tokio(Arc<tokio::runtime::Runtime>);
+
+impl Tokio {
+    /// A runtime with one worker per core.
+    pub fn new() -> io::Result<Self> {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()?;
+        Ok(Tokio(Arc::new(rt)))
+    }
+}
+
+impl Runtime for Tokio {
+    type Stream = TokioAdapter<TcpStream>;
+    type Listener = TcpListener;
+
+    fn block_on<F: Future>(&self, future: F) -> F::Output {
+        self.0.block_on(future)
+    }
+
+    fn spawn<F: Future<Output = ()> + Send + 'static>(&self, future: F) {
+        self.0.spawn(future);
+    }
+
+    fn sleep_until(&self, deadline: Instant) -> impl Future<Output = ()> + Send {
+        tokio::time::sleep_until(deadline.into())
+    }
+
+    fn bind(&self, addr: SocketAddr) -> impl Future<Output = io::Result<TcpListener>> + Send {
+        TcpListener::bind(addr)
+    }
+
+    fn local_addr(&self, listener: &TcpListener) -> io::Result<SocketAddr> {
+        listener.local_addr()
+    }
+
+    async fn accept(&self, listener: &TcpListener) -> io::Result<(Self::Stream, SocketAddr)> {
+        let (stream, peer) = listener.accept().await?;
+        stream.set_nodelay(true)?;
+        Ok((TokioAdapter::new(stream), peer))
+    }
+}
+
+/// The `chat-tokio` program.
+pub fn main() -> ExitCode {
+    match Tokio::new() {
+        Ok(rt) => chat_server::main(rt),
+        Err(e) => {
+            eprintln!("error: cannot start tokio: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,249 @@
+//! The driver of one WebSocket connection: one task that reads frames into the hub and writes
+//! what the hub queued for it, in bursts with one flush each.
+
+use crate::outbox::{End, Outbox};
+use crate::runtime::Runtime;
+use crate::server::Server;
+use async_tungstenite::tungstenite::error::Error as WsError;
+use async_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use async_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
+use async_tungstenite::tungstenite::{Bytes, Message, Utf8Bytes};
+use async_tungstenite::WebSocketStream;
+use chat_core::{ConnId, LeaveReason, Payload, Violation};
+use futures_lite::io::{AsyncRead, AsyncWrite};
+use futures_lite::{future, Stream};
+use futures_util::Sink;
+use std::collections::VecDeque;
+use std::convert::Infallible;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{ready, Context, Poll};
+use std::time::{Duration, Instant};
+
+/// tungstenite allocates its read buffer up front for every connection; chat frames are
+/// small, so 1 KiB keeps idle connections cheap (larger frames grow it as needed).
+const READ_BUFFER: usize = 1024;
+/// Frames are collected up to this size before tungstenite writes them to the socket; the
+/// driver flushes at the end of every burst anyway.
+const WRITE_BUFFER: usize = 16 * 1024;
+/// The most the driver takes from its outbox per burst.
+const BURST_BYTES: usize = 64 * 1024;
+/// The largest frame or message a client may send.
+const MAX_FRAME: usize = 64 * 1024;
+/// Frames read per wake-up before the driver yields to other tasks.
+const READ_BUDGET: usize = 64;
+/// How long a closed connection waits for the client's close frame before hanging up.
+const CLOSE_LINGER: Duration = Duration::from_secs(1);
+
+/// tungstenite settings for every chat connection.
+pub(crate) fn websocket_config() -> WebSocketConfig {
+    WebSocketConfig::default()
+        .read_buffer_size(READ_BUFFER)
+        .write_buffer_size(WRITE_BUFFER)
+        .max_write_buffer_size(WRITE_BUFFER + BURST_BYTES + MAX_FRAME)
+        .max_message_size(Some(MAX_FRAME))
+        .max_frame_size(Some(MAX_FRAME))
+}
+
+/// How a connection ended.
+enum Outcome {
+    /// The server sent its close frame (the hub already forgot the connection).
+    Closed,
+    /// The client closed, vanished or failed; the hub must be told.
+    Gone(LeaveReason),
+    /// The hub has already been told (a close from the client, a slow reader).
+    Forgotten,
+}
+
+/// Runs a joined connection until it ends.
+pub(crate) async fn run<R: Runtime, S>(
+    rt: R,
+    server: Arc<Server>,
+    id: ConnId,
+    outbox: Arc<Outbox>,
+    ws: WebSocketStream<S>,
+) where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let mut driver = Driver {
+        id,
+        server: &server,
+        outbox,
+        ws,
+        sending: VecDeque::new(),
+        reading: true,
+        client_closed: false,
+        ping: false,
+        unflushed: false,
+        end: None,
+        close_sent: false,
+    };
+    match future::poll_fn(|cx| driver.poll(cx)).await {
+        Outcome::Closed => {
+            // Give the client a moment to answer the close frame, then hang up.
+            let answer = future::poll_fn(|cx| driver.poll_read_to_end(cx));
+            future::or(answer, rt.sleep_until(Instant::now() + CLOSE_LINGER)).await;
+        }
+        Outcome::Gone(reason) => server.hub.leave(id, reason),
+        Outcome::Forgotten => {}
+    }
+    tracing::trace!(%id, "connection ended");
+}
+
+struct Driver<'a, S> {
+    id: ConnId,
+    server: &'a Server,
+    outbox: Arc<Outbox>,
+    ws: WebSocketStream<S>,
+    /// Lines taken from the outbox and not yet handed to tungstenite.
+    sending: VecDeque<Payload>,
+    reading: bool,
+    /// The client sent a close frame: flush tungstenite's answer and stop.
+    client_closed: bool,
+    ping: bool,
+    unflushed: bool,
+    end: Option<End>,
+    close_sent: bool,
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Driver<'_, S> {
+    fn poll(&mut self, cx: &mut Context<'_>) -> Poll<Outcome> {
+        if self.reading {
+            if let Poll::Ready(outcome) = self.poll_read(cx) {
+                return Poll::Ready(outcome);
+            }
+        }
+        if self.client_closed {
+            // tungstenite has queued the answering close frame; flush it and go.
+            let _ = ready!(Pin::new(&mut self.ws).poll_flush(cx));
+            return Poll::Ready(Outcome::Forgotten);
+        }
+        match self.poll_write(cx) {
+            Poll::Ready(Err(outcome)) => Poll::Ready(outcome),
+            Poll::Ready(Ok(never)) => match never {},
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    /// Feeds incoming frames to the hub until the socket has no more (or the budget is spent).
+    fn poll_read(&mut self, cx: &mut Context<'_>) -> Poll<Outcome> {
+        let hub = &self.server.hub;
+        for _ in 0..READ_BUDGET {
+            match Pin::new(&mut self.ws).poll_next(cx) {
+                Poll::Ready(Some(Ok(Message::Text(text)))) => hub.text(self.id, text.as_bytes()),
+                Poll::Ready(Some(Ok(Message::Close(_)))) => {
+                    hub.leave(self.id, LeaveReason::Closed);
+                    self.reading = false;
+                    self.client_closed = true;
+                    return Poll::Pending;
+                }
+                // Binary frames are ignored as in the tutorial; like pings and pongs they
+                // show the client is alive.
+                Poll::Ready(Some(Ok(_))) => hub.activity(self.id),
+                Poll::Ready(Some(Err(e))) => {
+                    self.reading = false;
+                    let violation = match e {
+                        WsError::Capacity(_) => Violation::TooBig,
+                        WsError::Utf8(_) => Violation::InvalidUtf8,
+                        e => {
+                            tracing::debug!(id = %self.id, "connection failed: {e}");
+                            return Poll::Ready(Outcome::Gone(LeaveReason::Error));
+                        }
+                    };
+                    // The core answers with a close, which the write side then sends.
+                    hub.violation(self.id, violation);
+                    return Poll::Pending;
+                }
+                Poll::Ready(None) => return Poll::Ready(Outcome::Gone(LeaveReason::Closed)),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+        // Budget spent: let other connections run, then come back for the rest.
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
+
+    /// Sends what the hub queued: take a burst, hand it to tungstenite, flush once. Runs
+    /// until the connection ends, with the outcome as its "error".
+    fn poll_write(&mut self, cx: &mut Context<'_>) -> Poll<Result<Infallible, Outcome>> {
+        loop {
+            let idle = self.sending.is_empty() && !self.ping && !self.unflushed;
+            if idle && self.end.is_none() {
+                let batch = self.outbox.take(&mut self.sending, BURST_BYTES, cx.waker());
+                self.ping = batch.ping;
+                self.end = batch.end;
+                if self.sending.is_empty() && !self.ping && self.end.is_none() {
+                    return Poll::Pending; // the outbox will wake us
+                }
+            }
+            if self.end == Some(End::Slow) {
+                return Poll::Ready(Err(Outcome::Forgotten));
+            }
+            if self.ping {
+                ready!(self.poll_sink_ready(cx))?;
+                self.start_send(Message::Ping(Bytes::new()))?;
+                self.ping = false;
+            }
+            while !self.sending.is_empty() {
+                ready!(self.poll_sink_ready(cx))?;
+                if let Some(line) = self.sending.pop_front() {
+                    // SAFETY: a `Payload` is valid UTF-8 by construction (chat_core::Payload).
+                    let text = unsafe { Utf8Bytes::from_bytes_unchecked(line.into_bytes()) };
+                    self.start_send(Message::Text(text))?;
+                }
+            }
+            if let (Some(End::Close(reason)), false) = (self.end, self.close_sent) {
+                ready!(self.poll_sink_ready(cx))?;
+                let frame = CloseFrame {
+                    code: CloseCode::from(reason.code()),
+                    reason: reason.text().into(),
+                };
+                self.start_send(Message::Close(Some(frame)))?;
+                self.close_sent = true;
+            }
+            if self.unflushed {
+                if ready!(Pin::new(&mut self.ws).poll_flush(cx)).is_err() {
+                    return Poll::Ready(Err(self.failed()));
+                }
+                self.unflushed = false;
+            }
+            if self.close_sent {
+                return Poll::Ready(Err(Outcome::Closed));
+            }
+        }
+    }
+
+    /// Ready when tungstenite can take another message. Errors end the connection.
+    fn poll_sink_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Outcome>> {
+        match ready!(Pin::new(&mut self.ws).poll_ready(cx)) {
+            Ok(()) => Poll::Ready(Ok(())),
+            Err(_) => Poll::Ready(Err(self.failed())),
+        }
+    }
+
+    fn start_send(&mut self, message: Message) -> Result<(), Outcome> {
+        Pin::new(&mut self.ws)
+            .start_send(message)
+            .map_err(|_| self.failed())?;
+        self.unflushed = true;
+        Ok(())
+    }
+
+    fn failed(&self) -> Outcome {
+        if self.end.is_some() {
+            Outcome::Forgotten
+        } else {
+            Outcome::Gone(LeaveReason::Error)
+        }
+    }
+
+    /// Reads and discards frames until the client's close arrives or the stream ends.
+    fn poll_read_to_end(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        loop {
+            match ready!(Pin::new(&mut self.ws).poll_next(cx)) {
+                Some(Ok(_)) => {}
+                Some(Err(_)) | None => return Poll::Ready(()),
+            }
+        }
+    }
+}

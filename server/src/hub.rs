@@ -1,0 +1,201 @@
+//! The hub: the one `Chat` of a server, shared by all connection tasks, and the fan-out of
+//! its outputs into the connections' outboxes.
+//!
+//! Every input takes the hub's lock, feeds the core, drains every output into outboxes and
+//! releases the lock before waking any writer. Lines thus reach every outbox in the order
+//! the core emitted them, which is what gives a room one order for everyone.
+
+use crate::outbox::{End, Outbox, Pushed};
+use chat_core::{Chat, ConnId, Join, JoinError, LeaveReason, Now, Output, Stats, Violation};
+use rustc_hash::FxHashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::Waker;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+/// The shared chat and the connections it talks to.
+#[derive(Debug)]
+pub struct Hub {
+    inner: Mutex<Inner>,
+    queue_limit: usize,
+    /// Tells the timer task that the next deadline moved earlier.
+    timer: async_channel::Sender<()>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    chat: Chat,
+    outboxes: FxHashMap<ConnId, Arc<Outbox>>,
+    /// The deadline the timer task sleeps until.
+    timer_at: Option<Instant>,
+}
+
+/// A point-in-time copy of what `/metrics` reports.
+#[derive(Clone, Debug)]
+pub struct Snapshot {
+    /// Connections joined now.
+    pub connections: usize,
+    /// Rooms with members now.
+    pub rooms: usize,
+    /// Counters since start.
+    pub stats: Stats,
+}
+
+/// The current time for the core: both clocks, read once.
+pub(crate) fn now() -> Now {
+    let unix_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    Now::new(Instant::now(), unix_ms)
+}
+
+impl Hub {
+    /// A hub around `chat`; the receiver gets a message whenever the timer should look again.
+    pub(crate) fn new(chat: Chat, queue_limit: usize) -> (Arc<Hub>, async_channel::Receiver<()>) {
+        let (timer, changed) = async_channel::bounded(1);
+        let hub = Hub {
+            inner: Mutex::new(Inner {
+                chat,
+                outboxes: FxHashMap::default(),
+                timer_at: None,
+            }),
+            queue_limit,
+            timer,
+        };
+        (Arc::new(hub), changed)
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // The core never panics on input (that is tested and fuzzed); if it ever did, the
+        // state is still the best there is, and serving on beats taking every user down.
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Runs one input against the core and delivers its outputs.
+    fn input<T>(&self, f: impl FnOnce(&mut Chat, &mut FxHashMap<ConnId, Arc<Outbox>>) -> T) -> T {
+        let mut wake = Vec::new();
+        let result;
+        {
+            let mut inner = self.lock();
+            let inner = &mut *inner;
+            result = f(&mut inner.chat, &mut inner.outboxes);
+            self.drain(inner, &mut wake);
+            let next = inner.chat.poll_timeout();
+            if next.is_some() && (inner.timer_at.is_none() || next < inner.timer_at) {
+                inner.timer_at = next;
+                // Full means the timer has a wake-up pending already.
+                let _ = self.timer.try_send(());
+            }
+        }
+        for waker in wake {
+            waker.wake();
+        }
+        result
+    }
+
+    /// Moves every output of the core into outboxes; drops connections that overflow theirs.
+    fn drain(&self, inner: &mut Inner, wake: &mut Vec<Waker>) {
+        loop {
+            let mut slow = Vec::new();
+            while let Some(output) = inner.chat.poll_output() {
+                match output {
+                    Output::Send { to, payload } => {
+                        let Some(outbox) = inner.outboxes.get(&to) else {
+                            continue;
+                        };
+                        match outbox.push(payload) {
+                            Pushed::Wake(w) => wake.extend(w),
+                            Pushed::Overflow(w) => {
+                                wake.extend(w);
+                                slow.push(to);
+                            }
+                        }
+                    }
+                    Output::Ping { to } => {
+                        if let Some(outbox) = inner.outboxes.get(&to) {
+                            wake.extend(outbox.ping());
+                        }
+                    }
+                    Output::Close { to, reason } => {
+                        // The core has forgotten `to`; so does the hub.
+                        if let Some(outbox) = inner.outboxes.remove(&to) {
+                            wake.extend(outbox.end(End::Close(reason)));
+                        }
+                    }
+                }
+            }
+            if slow.is_empty() {
+                return;
+            }
+            for id in slow {
+                tracing::debug!(%id, "dropping a client that reads too slowly");
+                inner.outboxes.remove(&id);
+                inner.chat.handle_leave(id, LeaveReason::Slow);
+            }
+        }
+    }
+
+    /// A handshake is complete: the connection joins with its outbox.
+    pub(crate) fn join(&self, join: Join<'_>) -> Result<(ConnId, Arc<Outbox>), JoinError> {
+        let outbox = Arc::new(Outbox::new(self.queue_limit));
+        let now = now();
+        self.input(|chat, outboxes| {
+            let id = chat.handle_join(join, now)?;
+            outboxes.insert(id, outbox.clone());
+            Ok((id, outbox))
+        })
+    }
+
+    pub(crate) fn text(&self, id: ConnId, frame: &[u8]) {
+        let now = now();
+        self.input(|chat, _| chat.handle_text(id, frame, now));
+    }
+
+    pub(crate) fn activity(&self, id: ConnId) {
+        let now = Instant::now();
+        self.input(|chat, _| chat.handle_activity(id, now));
+    }
+
+    pub(crate) fn violation(&self, id: ConnId, violation: Violation) {
+        self.input(|chat, _| chat.handle_violation(id, violation));
+    }
+
+    pub(crate) fn leave(&self, id: ConnId, reason: LeaveReason) {
+        self.input(|chat, outboxes| {
+            outboxes.remove(&id);
+            chat.handle_leave(id, reason);
+        });
+    }
+
+    /// Delivers due timeouts; returns the next deadline (what the timer sleeps until).
+    pub(crate) fn timeout(&self) -> Option<Instant> {
+        let now = Instant::now();
+        self.input(|chat, _| {
+            if chat.poll_timeout().is_some_and(|t| t <= now) {
+                chat.handle_timeout(now);
+            }
+        });
+        let mut inner = self.lock();
+        inner.timer_at = inner.chat.poll_timeout();
+        inner.timer_at
+    }
+
+    /// Starts the shutdown: every connection gets its close frame, joins are refused.
+    pub(crate) fn shutdown(&self) {
+        self.input(|chat, _| chat.handle_shutdown());
+    }
+
+    /// Connections the hub still has outboxes for.
+    pub(crate) fn connections(&self) -> usize {
+        self.lock().outboxes.len()
+    }
+
+    /// What `/metrics` reports.
+    pub fn snapshot(&self) -> Snapshot {
+        let inner = self.lock();
+        Snapshot {
+            connections: inner.chat.connections(),
+            rooms: inner.chat.rooms(),
+            stats: inner.chat.stats().clone(),
+        }
+    }
+}

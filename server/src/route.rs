@@ -1,0 +1,160 @@
+//! One accepted TCP connection: read its request, answer a route or upgrade it to the chat.
+
+use crate::connection;
+use crate::http::{self, ReadError, Request};
+use crate::runtime::Runtime;
+use crate::server::Server;
+use crate::{metrics, page};
+use async_tungstenite::tungstenite::handshake::derive_accept_key;
+use async_tungstenite::tungstenite::protocol::Role;
+use async_tungstenite::WebSocketStream;
+use chat_core::{Join, JoinError, LeaveReason, Rendering};
+use futures_lite::future;
+use futures_lite::io::AsyncWriteExt;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// How long a client has to send its whole request head.
+pub(crate) const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Serves one connection from its first byte to its last.
+pub(crate) async fn serve<R: Runtime>(rt: R, server: Arc<Server>, mut stream: R::Stream) {
+    let mut buf = Vec::new();
+    let deadline = Instant::now() + HANDSHAKE_TIMEOUT;
+    let read = async { Some(http::read_head(&mut stream, &mut buf).await) };
+    let timeout = async {
+        rt.sleep_until(deadline).await;
+        None
+    };
+    let (request, head_len) = match future::or(read, timeout).await {
+        Some(Ok(head)) => head,
+        None => return tracing::debug!("closing a connection that sent no request in time"),
+        Some(Err(ReadError::Io(e))) => return tracing::debug!("reading a request failed: {e}"),
+        Some(Err(ReadError::Malformed)) => {
+            let _ = http::respond_status(&mut stream, 400, "").await;
+            return;
+        }
+        Some(Err(ReadError::TooLarge)) => {
+            let _ = http::respond_status(&mut stream, 431, "").await;
+            return;
+        }
+    };
+    tracing::trace!(method = %request.method, path = %request.path, "request");
+    let get = request.method == "GET";
+    let result = match request.path.as_str() {
+        "/chat" if !get => http::respond_status(&mut stream, 405, "Allow: GET\r\n").await,
+        "/chat" if !is_upgrade(&request) => {
+            http::respond_status(&mut stream, 426, "Upgrade: websocket\r\n").await
+        }
+        "/chat" => {
+            let leftover = buf.split_off(head_len);
+            drop(buf);
+            return upgrade(rt, server, stream, request, leftover).await;
+        }
+        "/" | "/healthz" | "/metrics" if !get => {
+            http::respond_status(&mut stream, 405, "Allow: GET\r\n").await
+        }
+        "/" => {
+            http::respond(
+                &mut stream,
+                200,
+                "text/html; charset=utf-8",
+                "",
+                page::HTML.as_bytes(),
+            )
+            .await
+        }
+        "/healthz" => http::respond(&mut stream, 200, "text/plain; charset=utf-8", "", b"ok").await,
+        "/metrics" => {
+            let body = metrics::render(&server.hub.snapshot());
+            let kind = "text/plain; version=0.0.4; charset=utf-8";
+            http::respond(&mut stream, 200, kind, "", body.as_bytes()).await
+        }
+        _ => http::respond_status(&mut stream, 404, "").await,
+    };
+    if let Err(e) = result {
+        tracing::debug!("writing a response failed: {e}");
+    }
+}
+
+fn is_upgrade(request: &Request) -> bool {
+    request.has_token("Upgrade", "websocket") && request.has_token("Connection", "upgrade")
+}
+
+/// Completes the WebSocket handshake on `/chat` and runs the connection.
+async fn upgrade<R: Runtime>(
+    rt: R,
+    server: Arc<Server>,
+    mut stream: R::Stream,
+    request: Request,
+    leftover: Vec<u8>,
+) {
+    if request
+        .header("Sec-WebSocket-Version")
+        .as_deref()
+        .map(str::trim)
+        != Some("13")
+    {
+        let _ = http::respond_status(&mut stream, 426, "Sec-WebSocket-Version: 13\r\n").await;
+        return;
+    }
+    let Some(key) = request.header("Sec-WebSocket-Key") else {
+        let _ = http::respond_status(&mut stream, 400, "").await;
+        return;
+    };
+    if !server.origin_allowed(request.header("Origin").as_deref()) {
+        let _ = http::respond_status(&mut stream, 403, "").await;
+        return;
+    }
+    let query: Vec<(String, String)> = form_urlencoded::parse(request.query.as_bytes())
+        .into_owned()
+        .collect();
+    let param = |name: &str| {
+        query
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
+    let json = request.has_token("Sec-WebSocket-Protocol", Rendering::JSON_SUBPROTOCOL);
+    let join = Join {
+        name: param("name"),
+        room: param("room"),
+        rendering: Some(if json {
+            Rendering::Json
+        } else {
+            Rendering::Text
+        }),
+    };
+    let (id, outbox) = match server.hub.join(join) {
+        Ok(joined) => joined,
+        Err(JoinError::Full(_) | JoinError::ShuttingDown) | Err(_) => {
+            let _ = http::respond_status(&mut stream, 503, "Retry-After: 5\r\n").await;
+            return;
+        }
+    };
+    let protocol = if json {
+        format!(
+            "Sec-WebSocket-Protocol: {}\r\n",
+            Rendering::JSON_SUBPROTOCOL
+        )
+    } else {
+        String::new()
+    };
+    let response = format!(
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {}\r\n{protocol}\r\n",
+        derive_accept_key(key.trim().as_bytes())
+    );
+    if stream.write_all(response.as_bytes()).await.is_err() || stream.flush().await.is_err() {
+        server.hub.leave(id, LeaveReason::Error);
+        return;
+    }
+    tracing::trace!(%id, "joined");
+    let ws = WebSocketStream::from_partially_read(
+        stream,
+        leftover,
+        Role::Server,
+        Some(connection::websocket_config()),
+    )
+    .await;
+    connection::run(rt, server, id, outbox, ws).await;
+}

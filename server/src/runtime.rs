@@ -1,0 +1,34 @@
+//! The seam between the server and an async runtime: spawning, timers, TCP.
+//!
+//! Everything else is written once against the futures-io traits; each runtime crate
+//! implements this trait in a few lines.
+
+use futures_lite::io::{AsyncRead, AsyncWrite};
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::time::Instant;
+
+/// What the server needs from an async runtime.
+pub trait Runtime: Clone + Send + Sync + 'static {
+    /// An accepted TCP connection, as a futures-io stream.
+    type Stream: AsyncRead + AsyncWrite + Unpin + Send + 'static;
+    /// A bound TCP listener.
+    type Listener: Send + Sync + 'static;
+
+    /// Runs a future to completion on this runtime (the binary's entry point).
+    fn block_on<F: Future>(&self, future: F) -> F::Output;
+    /// Runs a task in the background.
+    fn spawn<F: Future<Output = ()> + Send + 'static>(&self, future: F);
+    /// Completes at `deadline`.
+    fn sleep_until(&self, deadline: Instant) -> impl Future<Output = ()> + Send;
+    /// Binds a listener.
+    fn bind(&self, addr: SocketAddr) -> impl Future<Output = io::Result<Self::Listener>> + Send;
+    /// The address a listener is bound to.
+    fn local_addr(&self, listener: &Self::Listener) -> io::Result<SocketAddr>;
+    /// Accepts one connection, with `TCP_NODELAY` set: the server batches its own writes.
+    fn accept(
+        &self,
+        listener: &Self::Listener,
+    ) -> impl Future<Output = io::Result<(Self::Stream, SocketAddr)>> + Send;
+}

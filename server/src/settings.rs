@@ -1,0 +1,147 @@
+//! Command-line flags and environment variables, turned into the core's `Config` and the
+//! server's own settings.
+
+use chat_core::Config;
+use clap::Parser;
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+/// A WebSocket chat server (the Ktor tutorial's protocol, and more: see docs/PROTOCOL.md).
+///
+/// Every flag can also be set by the environment variable shown; `PORT` sets the port
+/// as in the tutorial.
+#[derive(Clone, Debug, Parser)]
+#[command(version, about)]
+pub struct Args {
+    /// Address to listen on.
+    #[arg(long, env = "CHAT_HOST", default_value = "0.0.0.0")]
+    pub host: IpAddr,
+    /// Port to listen on; 0 picks a free one. [default: $PORT, else 8080]
+    #[arg(long, env = "CHAT_PORT")]
+    pub port: Option<u16>,
+    /// Chat lines kept per room and replayed to newcomers.
+    #[arg(long, env = "CHAT_HISTORY", default_value_t = 20)]
+    pub history: usize,
+    /// Largest chat frame in bytes; longer ones are refused with an error line.
+    #[arg(long, env = "CHAT_MAX_MESSAGE_BYTES", default_value_t = 4096)]
+    pub max_message_bytes: usize,
+    /// Lines per second each connection may send; 0 means no limit.
+    #[arg(long, env = "CHAT_RATE", default_value_t = 5.0)]
+    pub rate: f64,
+    /// Lines a connection may send at once before the rate applies.
+    #[arg(long, env = "CHAT_BURST", default_value_t = 20)]
+    pub burst: u32,
+    /// Rooms larger than this get no join and leave notices.
+    #[arg(long, env = "CHAT_ANNOUNCE_LIMIT", default_value_t = 100)]
+    pub announce_limit: usize,
+    /// Seconds without a frame before the server pings a client; 0 turns pings off.
+    #[arg(long, env = "CHAT_PING_INTERVAL", default_value_t = 15.0, value_parser = seconds)]
+    pub ping_interval: f64,
+    /// Seconds a pinged client has to send any frame before it is disconnected.
+    #[arg(long, env = "CHAT_PING_TIMEOUT", default_value_t = 15.0, value_parser = seconds)]
+    pub ping_timeout: f64,
+    /// Connections accepted at most; further upgrades get HTTP 503.
+    #[arg(long, env = "CHAT_MAX_CONNECTIONS", default_value_t = 10_000)]
+    pub max_connections: usize,
+    /// Bytes queued for one client before it counts as too slow and is disconnected.
+    #[arg(long, env = "CHAT_OUTBOUND_QUEUE_BYTES", default_value_t = 1 << 20)]
+    pub outbound_queue_bytes: usize,
+    /// Origins allowed to open the chat from a browser, comma-separated; empty allows all.
+    #[arg(long, env = "CHAT_ALLOWED_ORIGINS", value_delimiter = ',')]
+    pub allowed_origins: Vec<String>,
+}
+
+fn seconds(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && (0.0..=86_400.0).contains(&v) => Ok(v),
+        _ => Err(format!("expected seconds between 0 and 86400, got {s:?}")),
+    }
+}
+
+/// Everything a server needs to run, from [`Args`] or built directly (tests, embedding).
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// Where to listen.
+    pub listen: SocketAddr,
+    /// The chat rules.
+    pub chat: Config,
+    /// Bytes queued for one client before it is disconnected as too slow.
+    pub outbound_queue_bytes: usize,
+    /// Allowed `Origin` values; empty allows any.
+    pub allowed_origins: Vec<String>,
+}
+
+impl Args {
+    /// The settings these flags describe. `PORT` applies when `--port`/`CHAT_PORT` do not.
+    pub fn settings(&self) -> Result<Settings, String> {
+        let port = match self.port {
+            Some(port) => port,
+            None => match std::env::var("PORT") {
+                Ok(p) => p
+                    .parse()
+                    .map_err(|_| format!("PORT must be a port number, got {p:?}"))?,
+                Err(_) => 8080,
+            },
+        };
+        if !self.rate.is_finite() || self.rate < 0.0 {
+            return Err(format!("--rate must be 0 or more, got {}", self.rate));
+        }
+        let chat = Config {
+            history: self.history,
+            max_message_bytes: self.max_message_bytes,
+            rate: self.rate,
+            burst: self.burst,
+            announce_limit: self.announce_limit,
+            ping_interval: Duration::from_secs_f64(self.ping_interval),
+            ping_timeout: Duration::from_secs_f64(self.ping_timeout),
+            max_connections: self.max_connections,
+            ..Config::default()
+        };
+        Ok(Settings {
+            listen: SocketAddr::new(self.host, port),
+            chat,
+            outbound_queue_bytes: self.outbound_queue_bytes,
+            allowed_origins: self
+                .allowed_origins
+                .iter()
+                .map(|o| o.trim().to_string())
+                .filter(|o| !o.is_empty())
+                .collect(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_the_protocols() {
+        let args = Args::try_parse_from(["chat", "--port", "9"]).unwrap();
+        let s = args.settings().unwrap();
+        assert_eq!(s.listen, "0.0.0.0:9".parse().unwrap());
+        assert_eq!(s.chat, Config::default());
+        assert_eq!(s.outbound_queue_bytes, 1_048_576);
+        assert!(s.allowed_origins.is_empty());
+    }
+
+    #[test]
+    fn flags_parse() {
+        let args = Args::try_parse_from([
+            "chat",
+            "--ping-interval",
+            "0.5",
+            "--allowed-origins",
+            "http://a, http://b",
+            "--rate",
+            "0",
+        ])
+        .unwrap();
+        let s = args.settings().unwrap();
+        assert_eq!(s.chat.ping_interval, Duration::from_millis(500));
+        assert_eq!(s.allowed_origins, ["http://a", "http://b"]);
+        assert_eq!(s.chat.rate, 0.0);
+        assert!(Args::try_parse_from(["chat", "--ping-timeout", "-1"]).is_err());
+        assert!(Args::try_parse_from(["chat", "--port", "70000"]).is_err());
+    }
+}
