@@ -1,0 +1,298 @@
+//! Loopback harness: start a server process of one runtime, talk to it with real clients.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+use tungstenite::client::IntoClientRequest;
+use tungstenite::protocol::frame::coding::{Data, OpCode};
+use tungstenite::protocol::frame::Frame;
+use tungstenite::{Message, WebSocket};
+
+/// How long any single wait in a test may take before it fails.
+pub const PATIENCE: Duration = Duration::from_secs(5);
+
+/// Generates one `#[test]` per runtime for each suite function `fn(Rt)`.
+#[macro_export]
+macro_rules! for_every_runtime {
+    ($($test:ident),* $(,)?) => {
+        mod tokio { $( #[test] fn $test() { super::$test($crate::common::Rt::Tokio) } )* }
+        mod async_std { $( #[test] fn $test() { super::$test($crate::common::Rt::AsyncStd) } )* }
+        mod smol { $( #[test] fn $test() { super::$test($crate::common::Rt::Smol) } )* }
+    };
+}
+
+#[derive(Clone, Copy, Debug)]
+pub enum Rt {
+    Tokio,
+    AsyncStd,
+    Smol,
+}
+
+impl Rt {
+    fn name(self) -> &'static str {
+        match self {
+            Rt::Tokio => "tokio",
+            Rt::AsyncStd => "async-std",
+            Rt::Smol => "smol",
+        }
+    }
+}
+
+/// A server process on 127.0.0.1 and a free port; killed when dropped.
+pub struct Server {
+    child: Child,
+    pub addr: SocketAddr,
+    pub log: Arc<Mutex<String>>,
+}
+
+impl Server {
+    pub fn start(rt: Rt, flags: &[&str]) -> Server {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_serve"))
+            .env("SERVE_RUNTIME", rt.name())
+            .env("RUST_LOG", "info")
+            .env_remove("PORT")
+            .args(["--host", "127.0.0.1", "--port", "0"])
+            .args(flags)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start the serve binary");
+        let stderr = child.stderr.take().expect("piped stderr");
+        let log = Arc::new(Mutex::new(String::new()));
+        let (tx, rx) = mpsc::channel();
+        let sink = log.clone();
+        // Keep draining stderr for the server's whole life, so it never blocks on a full pipe.
+        thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(addr) = line.split("listening on ").nth(1) {
+                    let _ = tx.send(addr.trim().to_string());
+                }
+                sink.lock().unwrap().push_str(&(line + "\n"));
+            }
+        });
+        let addr = rx
+            .recv_timeout(Duration::from_secs(20))
+            .unwrap_or_else(|_| {
+                panic!(
+                    "{} server did not start: {}",
+                    rt.name(),
+                    log.lock().unwrap()
+                )
+            });
+        Server {
+            child,
+            addr: addr.parse().expect("a socket address"),
+            log,
+        }
+    }
+
+    pub fn connect(&self) -> Client {
+        Client::connect(self.addr, "", false)
+    }
+
+    pub fn connect_as(&self, query: &str) -> Client {
+        Client::connect(self.addr, query, false)
+    }
+
+    pub fn connect_json(&self, query: &str) -> Client {
+        Client::connect(self.addr, query, true)
+    }
+
+    /// Sends SIGTERM and waits for the exit status.
+    pub fn terminate(&mut self) -> ExitStatus {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success());
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "server did not exit after SIGTERM"
+            );
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Plain HTTP: sends `request` as is, returns the status code and body.
+    pub fn http(&self, request: &str) -> (u16, String) {
+        let mut stream = TcpStream::connect(self.addr).expect("connect");
+        stream.set_read_timeout(Some(PATIENCE)).unwrap();
+        stream.write_all(request.as_bytes()).expect("send request");
+        let mut response = Vec::new();
+        let _ = stream.read_to_end(&mut response);
+        let response = String::from_utf8_lossy(&response).into_owned();
+        let status = response
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("no status in {response:?}"));
+        let body = response
+            .split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_string())
+            .unwrap_or_default();
+        (status, body)
+    }
+
+    pub fn get(&self, path: &str) -> (u16, String) {
+        self.http(&format!("GET {path} HTTP/1.1\r\nHost: test\r\n\r\n"))
+    }
+
+    /// The value of one series in `/metrics`.
+    pub fn metric(&self, series: &str) -> u64 {
+        let (_, body) = self.get("/metrics");
+        body.lines()
+            .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or_else(|| panic!("no {series} in {body}"))
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// What a client saw next.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Seen {
+    Line(String),
+    Ping,
+    Close(u16, String),
+    /// The connection ended without a close frame.
+    Gone,
+}
+
+/// A blocking WebSocket client with a read timeout.
+pub struct Client {
+    pub ws: WebSocket<TcpStream>,
+}
+
+impl Client {
+    pub fn connect(addr: SocketAddr, query: &str, json: bool) -> Client {
+        Self::try_connect(addr, query, json, None).expect("WebSocket handshake")
+    }
+
+    pub fn try_connect(
+        addr: SocketAddr,
+        query: &str,
+        json: bool,
+        origin: Option<&str>,
+    ) -> Result<Client, tungstenite::Error> {
+        let stream = TcpStream::connect(addr).expect("connect");
+        stream.set_read_timeout(Some(PATIENCE)).unwrap();
+        let mut request = format!("ws://{addr}/chat{query}").into_client_request()?;
+        if json {
+            request
+                .headers_mut()
+                .insert("Sec-WebSocket-Protocol", "chat.v1.json".parse().unwrap());
+        }
+        if let Some(origin) = origin {
+            request
+                .headers_mut()
+                .insert("Origin", origin.parse().unwrap());
+        }
+        match tungstenite::client(request, stream) {
+            Ok((ws, _)) => Ok(Client { ws }),
+            Err(tungstenite::HandshakeError::Failure(e)) => Err(e),
+            Err(tungstenite::HandshakeError::Interrupted(_)) => {
+                panic!("blocking handshake interrupted")
+            }
+        }
+    }
+
+    pub fn send(&mut self, text: &str) {
+        self.ws.send(Message::text(text)).expect("send");
+    }
+
+    /// Sends a text frame with arbitrary bytes, valid UTF-8 or not.
+    pub fn send_raw_text(&mut self, bytes: &[u8]) {
+        let frame = Frame::message(bytes.to_vec(), OpCode::Data(Data::Text), true);
+        self.ws.send(Message::Frame(frame)).expect("send frame");
+    }
+
+    /// The next event, pings included.
+    pub fn next(&mut self) -> Seen {
+        loop {
+            match self.ws.read() {
+                Ok(Message::Text(t)) => return Seen::Line(t.to_string()),
+                Ok(Message::Ping(_)) => return Seen::Ping,
+                Ok(Message::Close(frame)) => {
+                    let (code, reason) = frame.map_or((1005, String::new()), |f| {
+                        (f.code.into(), f.reason.to_string())
+                    });
+                    return Seen::Close(code, reason);
+                }
+                Ok(_) => continue,
+                Err(tungstenite::Error::Io(e))
+                    if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) =>
+                {
+                    panic!("nothing arrived within {PATIENCE:?}")
+                }
+                Err(_) => return Seen::Gone,
+            }
+        }
+    }
+
+    /// The next line, skipping pings.
+    pub fn line(&mut self) -> String {
+        loop {
+            match self.next() {
+                Seen::Line(l) => return l,
+                Seen::Ping => continue,
+                other => panic!("expected a line, got {other:?}"),
+            }
+        }
+    }
+
+    pub fn lines(&mut self, n: usize) -> Vec<String> {
+        (0..n).map(|_| self.line()).collect()
+    }
+
+    /// Reads the greeting and `* you are …`, returning the name.
+    pub fn welcome(&mut self) -> String {
+        let greeting = self.line();
+        assert!(
+            greeting.starts_with("You are connected! There are "),
+            "{greeting}"
+        );
+        let you = self.line();
+        you.strip_prefix("* you are ")
+            .and_then(|r| r.split(' ').next())
+            .unwrap_or_else(|| panic!("not a welcome: {you}"))
+            .to_string()
+    }
+
+    /// Expects the server to close with `code`.
+    pub fn expect_close(&mut self) -> u16 {
+        loop {
+            match self.next() {
+                Seen::Close(code, _) => return code,
+                Seen::Ping | Seen::Line(_) => continue,
+                Seen::Gone => panic!("connection ended without a close frame"),
+            }
+        }
+    }
+
+    /// Asserts that nothing arrives for `quiet`.
+    pub fn expect_nothing(&mut self, quiet: Duration) {
+        self.ws.get_mut().set_read_timeout(Some(quiet)).unwrap();
+        match self.ws.read() {
+            Err(tungstenite::Error::Io(e))
+                if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+            other => panic!("expected silence, got {other:?}"),
+        }
+        self.ws.get_mut().set_read_timeout(Some(PATIENCE)).unwrap();
+    }
+}
