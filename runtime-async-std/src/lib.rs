@@ -33,8 +33,8 @@ impl Runtime for AsyncStd {
         async_std::task::sleep(deadline.saturating_duration_since(Instant::now()))
     }
 
-    async fn bind(&self, addr: SocketAddr) -> io::Result<TcpListener> {
-        TcpListener::bind(addr).await
+    fn listener(&self, socket: std::net::TcpListener) -> io::Result<TcpListener> {
+        Ok(TcpListener::from(socket))
     }
 
     fn local_addr(&self, listener: &TcpListener) -> io::Result<SocketAddr> {

@@ -60,8 +60,8 @@ impl Runtime for Smol {
         smol::Timer::at(deadline).await;
     }
 
-    async fn bind(&self, addr: SocketAddr) -> io::Result<TcpListener> {
-        TcpListener::bind(addr).await
+    fn listener(&self, socket: std::net::TcpListener) -> io::Result<TcpListener> {
+        TcpListener::try_from(socket)
     }
 
     fn local_addr(&self, listener: &TcpListener) -> io::Result<SocketAddr> {

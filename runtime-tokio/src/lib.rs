@@ -40,8 +40,10 @@ impl Runtime for Tokio {
         tokio::time::sleep_until(deadline.into())
     }
 
-    fn bind(&self, addr: SocketAddr) -> impl Future<Output = io::Result<TcpListener>> + Send {
-        TcpListener::bind(addr)
+    fn listener(&self, socket: std::net::TcpListener) -> io::Result<TcpListener> {
+        // Registering with the reactor needs the runtime's context.
+        let _context = self.0.enter();
+        TcpListener::from_std(socket)
     }
 
     fn local_addr(&self, listener: &TcpListener) -> io::Result<SocketAddr> {

@@ -22,8 +22,9 @@ pub trait Runtime: Clone + Send + Sync + 'static {
     fn spawn<F: Future<Output = ()> + Send + 'static>(&self, future: F);
     /// Completes at `deadline`.
     fn sleep_until(&self, deadline: Instant) -> impl Future<Output = ()> + Send;
-    /// Binds a listener.
-    fn bind(&self, addr: SocketAddr) -> impl Future<Output = io::Result<Self::Listener>> + Send;
+    /// Turns a bound, listening, non-blocking socket (from [`listen`]) into this runtime's
+    /// listener.
+    fn listener(&self, socket: std::net::TcpListener) -> io::Result<Self::Listener>;
     /// The address a listener is bound to.
     fn local_addr(&self, listener: &Self::Listener) -> io::Result<SocketAddr>;
     /// Accepts one connection, with `TCP_NODELAY` set: the server batches its own writes.
@@ -31,4 +32,19 @@ pub trait Runtime: Clone + Send + Sync + 'static {
         &self,
         listener: &Self::Listener,
     ) -> impl Future<Output = io::Result<(Self::Stream, SocketAddr)>> + Send;
+}
+
+/// How many connections may wait in the kernel to be accepted (capped by `somaxconn`).
+const BACKLOG: i32 = 4096;
+
+/// Binds a listening socket for any runtime: non-blocking, `SO_REUSEADDR`, and a backlog
+/// large enough for bursts of thousands of connects.
+pub fn listen(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
+    use socket2::{Domain, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+    socket.set_reuse_address(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(BACKLOG)?;
+    socket.set_nonblocking(true)?;
+    Ok(socket.into())
 }

@@ -64,7 +64,7 @@ pub async fn serve<R: Runtime>(
     settings: Settings,
     shutdown: impl Future<Output = ()>,
 ) -> io::Result<()> {
-    let listener = rt.bind(settings.listen).await?;
+    let listener = rt.listener(crate::runtime::listen(settings.listen)?)?;
     tracing::info!("listening on {}", rt.local_addr(&listener)?);
     let (hub, timer_changed) = Hub::new(Chat::new(settings.chat), settings.outbound_queue_bytes);
     let server = Arc::new(Server {

@@ -1,0 +1,391 @@
+//! The scenarios: connect, drive, measure.
+
+use crate::line::{self, Stamp};
+use crate::net::{self, Ws};
+use crate::report;
+use async_tungstenite::tungstenite::Message;
+use clap::Subcommand;
+use futures_util::StreamExt;
+use hdrhistogram::Histogram;
+use serde_json::json;
+use std::cell::RefCell;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+use tokio::sync::{Notify, Semaphore};
+
+/// What to measure.
+#[derive(Subcommand, Debug, Clone)]
+pub enum Mode {
+    /// Hold idle connections; with --pid, report the server's memory per connection.
+    Idle {
+        #[arg(long, default_value_t = 10_000)]
+        connections: usize,
+        /// Seconds to wait after the last connect before reading the server's memory.
+        #[arg(long, default_value_t = 3.0)]
+        settle: f64,
+    },
+    /// Throughput: SENDERS of the CONNECTIONS send LINES lines each, with at most WINDOW
+    /// unacknowledged (a sender's own line coming back acknowledges it).
+    Broadcast {
+        #[arg(long, default_value_t = 1000)]
+        connections: usize,
+        #[arg(long, default_value_t = 10)]
+        senders: usize,
+        #[arg(long, default_value_t = 200)]
+        lines: u32,
+        #[arg(long, default_value_t = 16)]
+        window: usize,
+        /// Bytes of text per line.
+        #[arg(long, default_value_t = 64)]
+        size: usize,
+    },
+    /// Latency at a fixed offered rate: each sender sends RATE lines a second for SECONDS.
+    Latency {
+        #[arg(long, default_value_t = 1000)]
+        connections: usize,
+        #[arg(long, default_value_t = 10)]
+        senders: usize,
+        #[arg(long, default_value_t = 20.0)]
+        rate: f64,
+        #[arg(long, default_value_t = 10.0)]
+        seconds: f64,
+        #[arg(long, default_value_t = 64)]
+        size: usize,
+    },
+    /// One line a second to every connection, for SECONDS: how long until all have it.
+    Fanout {
+        #[arg(long, default_value_t = 10_000)]
+        connections: usize,
+        #[arg(long, default_value_t = 10)]
+        seconds: u32,
+        #[arg(long, default_value_t = 64)]
+        size: usize,
+    },
+}
+
+/// Where and how to connect.
+pub struct Target {
+    pub addr: SocketAddr,
+    pub path: String,
+    pub sources: u8,
+    pub pid: Option<u32>,
+    pub batch: usize,
+    pub fd_limit: u64,
+}
+
+/// Everything the receivers of one run record.
+struct Tally {
+    latency: Histogram<u64>,
+    delivered: u64,
+    reordered: u64,
+    /// Per receiver, per sender: the last sequence number seen.
+    last: Vec<Vec<i64>>,
+    /// Per broadcast (fan-out mode): deliveries so far and the slowest one.
+    per_seq: Vec<(u32, u64)>,
+    last_delivery: Instant,
+}
+
+pub async fn run(target: Target, mode: Mode) -> Result<serde_json::Value, String> {
+    let server_cpu = report::cpu_time(target.pid);
+    let own_cpu = report::cpu_time(None);
+    let mut result = match mode {
+        Mode::Idle {
+            connections,
+            settle,
+        } => idle(&target, connections, settle).await?,
+        Mode::Broadcast {
+            connections,
+            senders,
+            lines,
+            window,
+            size,
+        } => {
+            let plan = Plan {
+                connections,
+                senders,
+                lines,
+                size,
+                pace: Pace::Window(window),
+            };
+            traffic(&target, plan).await?
+        }
+        Mode::Latency {
+            connections,
+            senders,
+            rate,
+            seconds,
+            size,
+        } => {
+            let lines = (rate * seconds).round() as u32;
+            let plan = Plan {
+                connections,
+                senders,
+                lines,
+                size,
+                pace: Pace::Rate(rate),
+            };
+            traffic(&target, plan).await?
+        }
+        Mode::Fanout {
+            connections,
+            seconds,
+            size,
+        } => {
+            let plan = Plan {
+                connections,
+                senders: 1,
+                lines: seconds,
+                size,
+                pace: Pace::Rate(1.0),
+            };
+            traffic(&target, plan).await?
+        }
+    };
+    let delivered = result["delivered"].as_u64().unwrap_or(0);
+    let cpu = |before: Option<Duration>, pid| -> serde_json::Value {
+        match (before, report::cpu_time(pid)) {
+            (Some(b), Some(a)) => {
+                let secs = (a - b).as_secs_f64();
+                let per = if delivered > 0 {
+                    secs * 1e9 / delivered as f64
+                } else {
+                    0.0
+                };
+                json!({"cpu_s": secs, "cpu_ns_per_delivery": per})
+            }
+            _ => json!(null),
+        }
+    };
+    result["server"] = cpu(server_cpu, target.pid);
+    result["tool"] = cpu(own_cpu, None);
+    result["fd_limit"] = json!(target.fd_limit);
+    Ok(result)
+}
+
+/// Opens `n` connections, `batch` at a time, with a progress line a second.
+async fn connect_all(target: &Target, n: usize) -> Result<(Vec<Ws>, serde_json::Value), String> {
+    let started = Instant::now();
+    let mut times = report::histogram();
+    let mut conns = Vec::with_capacity(n);
+    let mut last_progress = Instant::now();
+    let mut pending = futures_util::stream::iter(0..n)
+        .map(|i| net::connect(target.addr, &target.path, net::source(i, target.sources)))
+        .buffer_unordered(target.batch);
+    while let Some(conn) = pending.next().await {
+        let (ws, took) = conn.map_err(|e| format!("connection {} of {n}: {e}", conns.len() + 1))?;
+        let _ = times.record(took.as_micros() as u64);
+        conns.push(ws);
+        if last_progress.elapsed() >= Duration::from_secs(1) {
+            eprintln!("chat-bench: connected {}/{n}", conns.len());
+            last_progress = Instant::now();
+        }
+    }
+    let summary = json!({
+        "total_s": started.elapsed().as_secs_f64(),
+        "each": report::percentiles(&times),
+    });
+    Ok((conns, summary))
+}
+
+/// Keeps reading a connection (answering pings) and ignores what it says.
+fn drain(mut ws: Ws) {
+    tokio::task::spawn_local(async move { while let Some(Ok(_)) = ws.next().await {} });
+}
+
+async fn idle(target: &Target, n: usize, settle: f64) -> Result<serde_json::Value, String> {
+    let before = target.pid.and_then(report::rss);
+    let (conns, connect) = connect_all(target, n).await?;
+    for ws in conns {
+        drain(ws);
+    }
+    tokio::time::sleep(Duration::from_secs_f64(settle)).await;
+    let after = target.pid.and_then(report::rss);
+    let per = match (before, after) {
+        (Some(b), Some(a)) => json!((a.saturating_sub(b)) as f64 / n as f64),
+        _ => json!(null),
+    };
+    Ok(json!({
+        "mode": "idle",
+        "connections": n,
+        "connect": connect,
+        "server_rss_before_bytes": before,
+        "server_rss_after_bytes": after,
+        "server_rss_per_connection_bytes": per,
+    }))
+}
+
+enum Pace {
+    /// At most this many unacknowledged lines per sender.
+    Window(usize),
+    /// This many lines a second per sender.
+    Rate(f64),
+}
+
+struct Plan {
+    connections: usize,
+    senders: usize,
+    lines: u32,
+    size: usize,
+    pace: Pace,
+}
+
+/// Broadcast, latency and fan-out: senders send, every connection receives and measures.
+async fn traffic(target: &Target, plan: Plan) -> Result<serde_json::Value, String> {
+    let Plan {
+        connections: n,
+        senders,
+        lines,
+        size,
+        ..
+    } = plan;
+    if senders == 0 || senders > n {
+        return Err("--senders must be between 1 and --connections".into());
+    }
+    let (conns, connect) = connect_all(target, n).await?;
+    let expected = senders as u64 * lines as u64 * n as u64;
+    let tally = Rc::new(RefCell::new(Tally {
+        latency: report::histogram(),
+        delivered: 0,
+        reordered: 0,
+        last: vec![vec![-1; senders]; n],
+        per_seq: vec![(0, 0); lines as usize],
+        last_delivery: Instant::now(),
+    }));
+    let done = Rc::new(Notify::new());
+    let windows: Vec<Rc<Semaphore>> = (0..senders)
+        .map(|_| {
+            Rc::new(Semaphore::new(match plan.pace {
+                Pace::Window(w) => w.max(1),
+                Pace::Rate(_) => 0,
+            }))
+        })
+        .collect();
+    let start = Instant::now();
+    let mut sinks = Vec::new();
+    for (i, ws) in conns.into_iter().enumerate() {
+        let (sink, mut stream) = ws.split();
+        if i < senders {
+            sinks.push(sink);
+        }
+        let (tally, done) = (tally.clone(), done.clone());
+        let ack = windows.get(i).cloned();
+        tokio::task::spawn_local(async move {
+            while let Some(Ok(msg)) = stream.next().await {
+                let Message::Text(text) = msg else { continue };
+                let Some(stamp) = line::decode(&text) else {
+                    continue;
+                };
+                let now = Instant::now();
+                let mut t = tally.borrow_mut();
+                let latency_us = (now - start)
+                    .as_micros()
+                    .saturating_sub(stamp.sent_ns as u128 / 1000);
+                let _ = t.latency.record(latency_us as u64);
+                t.delivered += 1;
+                t.last_delivery = now;
+                if let Some(last) = t
+                    .last
+                    .get_mut(i)
+                    .and_then(|l| l.get_mut(stamp.sender as usize))
+                {
+                    if i64::from(stamp.seq) <= *last {
+                        t.reordered += 1;
+                    } else {
+                        *last = i64::from(stamp.seq);
+                    }
+                }
+                if let Some(slot) = t.per_seq.get_mut(stamp.seq as usize) {
+                    slot.0 += 1;
+                    slot.1 = slot.1.max(latency_us as u64);
+                }
+                if t.delivered == expected {
+                    done.notify_one();
+                }
+                drop(t);
+                if stamp.sender as usize == i {
+                    if let Some(ack) = &ack {
+                        ack.add_permits(1);
+                    }
+                }
+            }
+        });
+    }
+    for (s, mut sink) in sinks.into_iter().enumerate() {
+        let window = windows[s].clone();
+        let pace = match plan.pace {
+            Pace::Window(_) => None,
+            Pace::Rate(r) => Some(Duration::from_secs_f64(1.0 / r.max(0.001))),
+        };
+        tokio::task::spawn_local(async move {
+            for seq in 0..lines {
+                match pace {
+                    None => match window.acquire().await {
+                        Ok(permit) => permit.forget(),
+                        Err(_) => return,
+                    },
+                    Some(every) => tokio::time::sleep_until((start + every * seq).into()).await,
+                }
+                let sent_ns = start.elapsed().as_nanos() as u64;
+                let text = line::encode(
+                    Stamp {
+                        sender: s as u32,
+                        seq,
+                        sent_ns,
+                    },
+                    size,
+                );
+                if sink.send(Message::text(text)).await.is_err() {
+                    return;
+                }
+            }
+        });
+    }
+    // Wait for every delivery, or until nothing has arrived for 5 s after sending ended.
+    let send_time = match plan.pace {
+        Pace::Rate(r) => Duration::from_secs_f64(lines as f64 / r.max(0.001)),
+        Pace::Window(_) => Duration::ZERO,
+    };
+    let mut last_count = 0;
+    loop {
+        let waited = tokio::time::timeout(Duration::from_secs(1), done.notified()).await;
+        let t = tally.borrow();
+        if waited.is_ok() || t.delivered >= expected {
+            break;
+        }
+        eprintln!("chat-bench: delivered {}/{expected}", t.delivered);
+        let stalled =
+            t.delivered == last_count && t.last_delivery.elapsed() > Duration::from_secs(5);
+        if stalled && start.elapsed() > send_time {
+            break;
+        }
+        last_count = t.delivered;
+    }
+    let t = tally.borrow();
+    let elapsed = (t.last_delivery - start).as_secs_f64().max(1e-9);
+    let mut completion = report::histogram();
+    for &(count, slowest) in &t.per_seq {
+        if count as u64 == senders as u64 * n as u64 {
+            let _ = completion.record(slowest);
+        }
+    }
+    let mut result = json!({
+        "mode": match plan.pace { Pace::Window(w) => format!("broadcast window {w}"), Pace::Rate(r) => format!("rate {r}/s per sender") },
+        "connections": n,
+        "senders": senders,
+        "lines_per_sender": lines,
+        "line_bytes": size,
+        "connect": connect,
+        "expected": expected,
+        "delivered": t.delivered,
+        "lost": expected.saturating_sub(t.delivered),
+        "reordered": t.reordered,
+        "seconds": elapsed,
+        "deliveries_per_s": t.delivered as f64 / elapsed,
+        "latency": report::percentiles(&t.latency),
+    });
+    if senders == 1 {
+        result["broadcast_complete"] = report::percentiles(&completion);
+    }
+    Ok(result)
+}
