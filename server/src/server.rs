@@ -3,7 +3,7 @@
 use crate::hub::Hub;
 use crate::route;
 use crate::runtime::Runtime;
-use crate::settings::{Args, Settings};
+use crate::settings::{Args, Command, Settings};
 use chat_core::Chat;
 use clap::Parser;
 use futures_lite::future;
@@ -149,9 +149,13 @@ pub fn init_logging() {
 }
 
 /// The whole program of a server binary, on the given runtime: flags, logs, serve until a
-/// signal. Exits 0 after a clean shutdown, 1 on a server error, 2 on bad flags.
+/// signal. Exits 0 after a clean shutdown, 1 on a server error, 2 on bad flags. With the
+/// `connect` subcommand it is the terminal client instead.
 pub fn main<R: Runtime>(rt: R) -> ExitCode {
     let args = Args::parse();
+    if let Some(Command::Connect(connect)) = &args.command {
+        return chat_client::run(connect);
+    }
     init_logging();
     let settings = match args.settings() {
         Ok(settings) => settings,

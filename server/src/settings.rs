@@ -9,10 +9,13 @@ use std::time::Duration;
 /// A WebSocket chat server (the Ktor tutorial's protocol, and more: see docs/PROTOCOL.md).
 ///
 /// Every flag can also be set by the environment variable shown; `PORT` sets the port
-/// as in the tutorial.
+/// as in the tutorial. `connect` runs the terminal client instead of the server.
 #[derive(Clone, Debug, Parser)]
 #[command(version, about)]
 pub struct Args {
+    /// Run something other than the server.
+    #[command(subcommand)]
+    pub command: Option<Command>,
     /// Address to listen on.
     #[arg(long, env = "CHAT_HOST", default_value = "0.0.0.0")]
     pub host: IpAddr,
@@ -49,6 +52,13 @@ pub struct Args {
     /// Origins allowed to open the chat from a browser, comma-separated; empty allows all.
     #[arg(long, env = "CHAT_ALLOWED_ORIGINS", value_delimiter = ',')]
     pub allowed_origins: Vec<String>,
+}
+
+/// What else a server binary can do.
+#[derive(Clone, Debug, clap::Subcommand)]
+pub enum Command {
+    /// Chat from this terminal: `connect [URL] [--name NAME] [--room ROOM]`.
+    Connect(chat_client::ConnectArgs),
 }
 
 fn seconds(s: &str) -> Result<f64, String> {

@@ -34,7 +34,7 @@ pub enum Rt {
 }
 
 impl Rt {
-    fn name(self) -> &'static str {
+    pub fn name(self) -> &'static str {
         match self {
             Rt::Tokio => "tokio",
             Rt::AsyncStd => "async-std",

@@ -1,0 +1,150 @@
+#!/usr/bin/env python3
+"""Runs chat servers through the same chat-bench scenarios, one server at a time, and prints
+one table of medians.
+
+The server is pinned to CPU 0 and chat-bench to CPU 1 (taskset), so they do not fight over
+a core. Everything talks to 127.0.0.1 only. Build first:
+    cargo build --release -p chat-tokio -p chat-async-std -p chat-smol -p chat-benches
+
+    benches/scripts/compare.py [--runs 3] [--servers a,b] [--scenarios idle,broadcast,...]
+"""
+
+import argparse
+import json
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+RELEASE = os.path.join(ROOT, "target", "release")
+PEERS = os.path.join(ROOT, "benches", "peers")
+
+
+def ours(binary):
+    return lambda port: [os.path.join(RELEASE, binary), "--host", "127.0.0.1", "--port", str(port),
+                         "--rate", "0", "--max-connections", "100000", "--ping-interval", "0"]
+
+
+SERVERS = {
+    "chat-tokio": ours("chat-tokio"),
+    "chat-async-std": ours("chat-async-std"),
+    "chat-smol": ours("chat-smol"),
+    "peer-axum": lambda port: [os.path.join(RELEASE, "peer-axum"), str(port)],
+    "peer-tungstenite": lambda port: [os.path.join(RELEASE, "peer-tungstenite"), str(port)],
+    "peer-node-ws": lambda port: ["node", os.path.join(PEERS, "node-ws", "server.js"), str(port)],
+}
+
+# Each scenario: chat-bench arguments, and the figures the table shows.
+SCENARIOS = {
+    "idle": (["idle", "--connections", "10000"], [("server_rss_per_connection_bytes", "B/conn")]),
+    "broadcast": (["broadcast", "--connections", "1000", "--senders", "10", "--lines", "200",
+                   "--window", "16", "--size", "64"],
+                  [("deliveries_per_s", "deliv/s"), ("server.cpu_ns_per_delivery", "srv ns/deliv"),
+                   ("tool.cpu_ns_per_delivery", "tool ns/deliv"), ("lost", "lost"), ("reordered", "reord"),
+                   ("latency.p99_ms", "p99 ms")]),
+    "latency": (["latency", "--connections", "1000", "--senders", "10", "--rate", "20",
+                 "--seconds", "10", "--size", "64"],
+                [("latency.p50_ms", "p50 ms"), ("latency.p99_ms", "p99 ms"), ("latency.max_ms", "max ms"),
+                 ("lost", "lost")]),
+    "fanout": (["fanout", "--connections", "18000", "--seconds", "10", "--size", "64"],
+               [("broadcast_complete.p99_ms", "all-recv p99 ms"), ("latency.p99_ms", "p99 ms"),
+                ("lost", "lost")]),
+}
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(port, proc, seconds=20):
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError("server did not start listening")
+
+
+def pin(cpu):
+    return ["taskset", "-c", str(cpu)] if shutil.which("taskset") and os.cpu_count() >= 2 else []
+
+
+def get(result, path):
+    for part in path.split("."):
+        if not isinstance(result, dict):
+            return None
+        result = result.get(part)
+    return result
+
+
+def run_once(server, scenario):
+    port = free_port()
+    proc = subprocess.Popen(pin(0) + SERVERS[server](port), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        wait_for(port, proc)
+        args, _ = SCENARIOS[scenario]
+        bench = [os.path.join(RELEASE, "chat-bench"), "--addr", f"127.0.0.1:{port}", "--pid",
+                 str(proc.pid), "--sources", "8", "--max-seconds", "240"] + args
+        out = subprocess.run(pin(1) + bench, capture_output=True, text=True, timeout=300)
+        lines = [l for l in out.stdout.splitlines() if l.startswith("{")]
+        if out.returncode != 0 or not lines:
+            raise RuntimeError(out.stderr.strip().splitlines()[-1] if out.stderr.strip() else "no result")
+        return json.loads(lines[-1])
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--servers", default=",".join(SERVERS))
+    parser.add_argument("--scenarios", default=",".join(SCENARIOS))
+    parser.add_argument("--json", help="also write every run's raw result to this file")
+    args = parser.parse_args()
+    servers = [s for s in args.servers.split(",") if s]
+    scenarios = [s for s in args.scenarios.split(",") if s]
+    raw = []
+    for scenario in scenarios:
+        _, columns = SCENARIOS[scenario]
+        print(f"\n## {scenario}: chat-bench {' '.join(SCENARIOS[scenario][0])}  (median of {args.runs})")
+        print("| server | " + " | ".join(c[1] for c in columns) + " | runs |")
+        print("|---" * (len(columns) + 2) + "|")
+        for server in servers:
+            results, errors = [], []
+            for _ in range(args.runs):
+                try:
+                    results.append(run_once(server, scenario))
+                except Exception as e:  # a failed run is reported, not hidden
+                    errors.append(str(e))
+                # Let TIME_WAIT sockets and the kernel settle between runs.
+                time.sleep(2)
+            raw.append({"server": server, "scenario": scenario, "results": results, "errors": errors})
+            cells = []
+            for path, _ in columns:
+                values = [get(r, path) for r in results if get(r, path) is not None]
+                cells.append(f"{statistics.median(values):,.1f}" if values else "n/a")
+            note = f"{len(results)}/{args.runs}" + (f" ({errors[-1][:60]})" if errors else "")
+            print(f"| {server} | " + " | ".join(cells) + f" | {note} |", flush=True)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(raw, f, indent=1)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
