@@ -40,9 +40,11 @@ fn run_client(rt: Rt, args: &[&str], input: &str) -> Output {
     child.wait_with_output().unwrap()
 }
 
-/// A one-connection WebSocket server that sends `lines`, then reports the close code the
-/// client ends with and every text it sent.
-fn fake_server(lines: Vec<String>) -> (String, mpsc::Receiver<(Option<u16>, Vec<String>)>) {
+/// What the fake server saw: the client's close code, and every text it sent.
+type Ending = (Option<u16>, Vec<String>);
+
+/// A one-connection WebSocket server that sends `lines`, then reports how the client ended.
+fn fake_server(lines: Vec<String>) -> (String, mpsc::Receiver<Ending>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("ws://{}/chat", listener.local_addr().unwrap());
     let (tx, rx) = mpsc::channel();
