@@ -1,5 +1,5 @@
 //! The page served at `/`.
 
-/// Until the browser client lands (its own issue), `/` serves a short self-contained page
-/// that says how to connect; it loads nothing from elsewhere.
+/// The browser client: one self-contained page (inline CSS and JavaScript, nothing loaded
+/// from elsewhere) that speaks the `chat.v1.json` rendering and shows all text as text.
 pub(crate) const HTML: &str = include_str!("page.html");
