@@ -3,8 +3,8 @@
 one table of medians.
 
 The server is pinned to CPU 0 and chat-bench to CPU 1 (taskset), so they do not fight over
-a core. Everything talks to 127.0.0.1 only. Build first:
-    cargo build --release -p chat-tokio -p chat-async-std -p chat-smol -p chat-benches
+a core. Everything talks to 127.0.0.1 only. It builds what it runs first (release), including the
+peers in benches/peers (cargo, and npm for the Node one).
 
     benches/scripts/compare.py [--runs 3] [--servers a,b] [--scenarios idle,broadcast,...]
 """
@@ -22,6 +22,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 RELEASE = os.path.join(ROOT, "target", "release")
 PEERS = os.path.join(ROOT, "benches", "peers")
+PEERS_RELEASE = os.path.join(PEERS, "target", "release")
 
 
 def ours(binary):
@@ -33,8 +34,8 @@ SERVERS = {
     "chat-tokio": ours("chat-tokio"),
     "chat-async-std": ours("chat-async-std"),
     "chat-smol": ours("chat-smol"),
-    "peer-axum": lambda port: [os.path.join(RELEASE, "peer-axum"), str(port)],
-    "peer-tungstenite": lambda port: [os.path.join(RELEASE, "peer-tungstenite"), str(port)],
+    "peer-axum": lambda port: [os.path.join(PEERS_RELEASE, "peer-axum"), str(port)],
+    "peer-tungstenite": lambda port: [os.path.join(PEERS_RELEASE, "peer-tungstenite"), str(port)],
     "peer-node-ws": lambda port: ["node", os.path.join(PEERS, "node-ws", "server.js"), str(port)],
 }
 
@@ -110,15 +111,29 @@ def run_once(server, scenario):
             proc.wait()
 
 
+def build(servers):
+    """Builds our servers, chat-bench and the peers that are asked for."""
+    run = lambda cmd, cwd=ROOT: subprocess.run(cmd, cwd=cwd, check=True)
+    run(["cargo", "build", "--release", "-p", "chat-tokio", "-p", "chat-async-std", "-p", "chat-smol",
+         "-p", "chat-benches", "--bin", "chat-bench"])
+    if any(s in servers for s in ("peer-axum", "peer-tungstenite")):
+        run(["cargo", "build", "--release", "--manifest-path", os.path.join(PEERS, "Cargo.toml")])
+    if "peer-node-ws" in servers:
+        run(["npm", "ci", "--no-audit", "--no-fund"], cwd=os.path.join(PEERS, "node-ws"))
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--servers", default=",".join(SERVERS))
     parser.add_argument("--scenarios", default=",".join(SCENARIOS))
     parser.add_argument("--json", help="also write every run's raw result to this file")
+    parser.add_argument("--no-build", action="store_true", help="use the binaries as they are")
     args = parser.parse_args()
     servers = [s for s in args.servers.split(",") if s]
     scenarios = [s for s in args.scenarios.split(",") if s]
+    if not args.no_build:
+        build(servers)
     raw = []
     for scenario in scenarios:
         _, columns = SCENARIOS[scenario]

@@ -2,6 +2,7 @@
 //! what the hub queued for it, in bursts with one flush each.
 
 use crate::outbox::{End, Outbox};
+use crate::route::Upgraded;
 use crate::runtime::Runtime;
 use crate::server::Server;
 use async_tungstenite::tungstenite::error::Error as WsError;
@@ -12,17 +13,19 @@ use async_tungstenite::WebSocketStream;
 use chat_core::{ConnId, LeaveReason, Payload, Violation};
 use futures_lite::io::{AsyncRead, AsyncWrite};
 use futures_lite::{future, Stream};
+use futures_util::task::AtomicWaker;
 use futures_util::Sink;
 use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::task::{ready, Context, Poll};
+use std::task::{ready, Context, Poll, Wake, Waker};
 use std::time::{Duration, Instant};
 
 /// tungstenite allocates its read buffer up front for every connection; chat frames are
-/// small, so 1 KiB keeps idle connections cheap (larger frames grow it as needed).
-const READ_BUFFER: usize = 1024;
+/// small, so 512 bytes keep idle connections cheap (a larger frame grows it as needed).
+const READ_BUFFER: usize = 512;
 /// Frames are collected up to this size before tungstenite writes them to the socket; the
 /// driver flushes at the end of every burst anyway.
 const WRITE_BUFFER: usize = 16 * 1024;
@@ -56,17 +59,18 @@ enum Outcome {
 }
 
 /// Runs a joined connection until it ends.
-pub(crate) async fn run<R: Runtime, S>(
-    rt: R,
-    server: Arc<Server>,
-    id: ConnId,
-    outbox: Arc<Outbox>,
-    ws: WebSocketStream<S>,
-) where
+pub(crate) async fn run<R: Runtime, S>(rt: R, server: Arc<Server>, upgraded: Upgraded<S>)
+where
     S: AsyncRead + AsyncWrite + Unpin,
 {
+    let Upgraded { id, outbox, ws } = upgraded;
+    let read_signal = Arc::new(ReadSignal::default());
+    // The first poll must read: the client may have sent frames with its handshake.
+    read_signal.ready.store(true, Ordering::Relaxed);
     let mut driver = Driver {
         id,
+        read_waker: Waker::from(read_signal.clone()),
+        read_signal,
         server: &server,
         outbox,
         ws,
@@ -80,9 +84,12 @@ pub(crate) async fn run<R: Runtime, S>(
     };
     match future::poll_fn(|cx| driver.poll(cx)).await {
         Outcome::Closed => {
-            // Give the client a moment to answer the close frame, then hang up.
+            // Give the client a moment to answer the close frame, then hang up. (The timer is
+            // boxed: it exists only while closing, and would otherwise add its size to every
+            // connection for its whole life.)
             let answer = future::poll_fn(|cx| driver.poll_read_to_end(cx));
-            future::or(answer, rt.sleep_until(Instant::now() + CLOSE_LINGER)).await;
+            let linger = Box::pin(rt.sleep_until(Instant::now() + CLOSE_LINGER));
+            future::or(answer, linger).await;
         }
         Outcome::Gone(reason) => server.hub.leave(id, reason),
         Outcome::Forgotten => {}
@@ -90,8 +97,33 @@ pub(crate) async fn run<R: Runtime, S>(
     tracing::trace!(%id, "connection ended");
 }
 
+/// Tells the driver whether the socket woke it for reading.
+///
+/// Most wake-ups are for outbound lines. Trying to read on each of them would cost a `recv`
+/// that fails with `EAGAIN` on async-io runtimes (tokio checks readiness first), doubling the
+/// syscalls of a busy server. So the read side gets its own waker, which raises this flag
+/// before waking the task.
+#[derive(Default)]
+struct ReadSignal {
+    ready: AtomicBool,
+    task: AtomicWaker,
+}
+
+impl Wake for ReadSignal {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.ready.store(true, Ordering::Release);
+        self.task.wake();
+    }
+}
+
 struct Driver<'a, S> {
     id: ConnId,
+    read_signal: Arc<ReadSignal>,
+    read_waker: Waker,
     server: &'a Server,
     outbox: Arc<Outbox>,
     ws: WebSocketStream<S>,
@@ -108,8 +140,10 @@ struct Driver<'a, S> {
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Driver<'_, S> {
     fn poll(&mut self, cx: &mut Context<'_>) -> Poll<Outcome> {
-        if self.reading {
-            if let Poll::Ready(outcome) = self.poll_read(cx) {
+        self.read_signal.task.register(cx.waker());
+        if self.reading && self.read_signal.ready.swap(false, Ordering::Acquire) {
+            let waker = self.read_waker.clone();
+            if let Poll::Ready(outcome) = self.poll_read(&mut Context::from_waker(&waker)) {
                 return Poll::Ready(outcome);
             }
         }
@@ -158,7 +192,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<'_, S> {
                 Poll::Pending => return Poll::Pending,
             }
         }
-        // Budget spent: let other connections run, then come back for the rest.
+        // Budget spent: let other connections run, then come back for the rest (the read
+        // waker raises the flag, so the next poll reads on).
         cx.waker().wake_by_ref();
         Poll::Pending
     }

@@ -53,43 +53,56 @@ pub(crate) async fn read_head<S: AsyncRead + Unpin>(
     stream: &mut S,
     buf: &mut Vec<u8>,
 ) -> Result<(Request, usize), ReadError> {
-    let mut chunk = [0u8; 1024];
+    // Read straight into `buf`, and parse in a plain function: whatever lives across an
+    // `.await` is part of the future, and a future is as large as its largest state.
+    const CHUNK: usize = 1024;
     loop {
-        let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-        let mut req = httparse::Request::new(&mut headers);
-        match req.parse(buf) {
-            Ok(httparse::Status::Complete(len)) => {
-                let target = req.path.unwrap_or("/");
-                let (path, query) = target.split_once('?').unwrap_or((target, ""));
-                let request = Request {
-                    method: req.method.unwrap_or("").to_string(),
-                    path: path.to_string(),
-                    query: query.to_string(),
-                    headers: req
-                        .headers
-                        .iter()
-                        .map(|h| {
-                            (
-                                h.name.to_string(),
-                                String::from_utf8_lossy(h.value).into_owned(),
-                            )
-                        })
-                        .collect(),
-                };
-                return Ok((request, len));
-            }
-            Ok(httparse::Status::Partial) => {}
-            Err(httparse::Error::TooManyHeaders) => return Err(ReadError::TooLarge),
-            Err(_) => return Err(ReadError::Malformed),
+        if let Some(head) = parse(buf)? {
+            return Ok(head);
         }
         if buf.len() >= MAX_HEAD {
             return Err(ReadError::TooLarge);
         }
-        let n = stream.read(&mut chunk).await.map_err(ReadError::Io)?;
-        if n == 0 {
-            return Err(ReadError::Io(io::ErrorKind::UnexpectedEof.into()));
+        let filled = buf.len();
+        buf.resize(filled + CHUNK, 0);
+        let read = stream.read(&mut buf[filled..]).await;
+        buf.truncate(filled + *read.as_ref().unwrap_or(&0));
+        match read {
+            Ok(0) => return Err(ReadError::Io(io::ErrorKind::UnexpectedEof.into())),
+            Ok(_) => {}
+            Err(e) => return Err(ReadError::Io(e)),
         }
-        buf.extend_from_slice(&chunk[..n]);
+    }
+}
+
+/// Parses a complete request head, or says that more bytes are needed (`None`).
+fn parse(buf: &[u8]) -> Result<Option<(Request, usize)>, ReadError> {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut req = httparse::Request::new(&mut headers);
+    match req.parse(buf) {
+        Ok(httparse::Status::Complete(len)) => {
+            let target = req.path.unwrap_or("/");
+            let (path, query) = target.split_once('?').unwrap_or((target, ""));
+            let request = Request {
+                method: req.method.unwrap_or("").to_string(),
+                path: path.to_string(),
+                query: query.to_string(),
+                headers: req
+                    .headers
+                    .iter()
+                    .map(|h| {
+                        (
+                            h.name.to_string(),
+                            String::from_utf8_lossy(h.value).into_owned(),
+                        )
+                    })
+                    .collect(),
+            };
+            Ok(Some((request, len)))
+        }
+        Ok(httparse::Status::Partial) => Ok(None),
+        Err(httparse::Error::TooManyHeaders) => Err(ReadError::TooLarge),
+        Err(_) => Err(ReadError::Malformed),
     }
 }
 

@@ -2,23 +2,36 @@
 
 use crate::connection;
 use crate::http::{self, ReadError, Request};
+use crate::outbox::Outbox;
 use crate::runtime::Runtime;
 use crate::server::Server;
 use crate::{metrics, page};
 use async_tungstenite::tungstenite::handshake::derive_accept_key;
 use async_tungstenite::tungstenite::protocol::Role;
 use async_tungstenite::WebSocketStream;
-use chat_core::{Join, JoinError, LeaveReason, Rendering};
+use chat_core::{ConnId, Join, JoinError, LeaveReason, Rendering};
 use futures_lite::future;
-use futures_lite::io::AsyncWriteExt;
+use futures_lite::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// How long a client has to send its whole request head.
 pub(crate) const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Serves one connection from its first byte to its last.
-pub(crate) async fn serve<R: Runtime>(rt: R, server: Arc<Server>, mut stream: R::Stream) {
+/// A connection that completed the WebSocket handshake and joined the chat.
+pub(crate) struct Upgraded<S> {
+    pub id: ConnId,
+    pub outbox: Arc<Outbox>,
+    pub ws: WebSocketStream<S>,
+}
+
+/// Reads one connection's request and answers it; an upgrade to the chat is handed back to
+/// be run (see `connection::run`), everything else is answered and closed here.
+pub(crate) async fn serve<R: Runtime>(
+    rt: R,
+    server: Arc<Server>,
+    mut stream: R::Stream,
+) -> Option<Upgraded<R::Stream>> {
     let mut buf = Vec::new();
     let deadline = Instant::now() + HANDSHAKE_TIMEOUT;
     let read = async { Some(http::read_head(&mut stream, &mut buf).await) };
@@ -28,15 +41,21 @@ pub(crate) async fn serve<R: Runtime>(rt: R, server: Arc<Server>, mut stream: R:
     };
     let (request, head_len) = match future::or(read, timeout).await {
         Some(Ok(head)) => head,
-        None => return tracing::debug!("closing a connection that sent no request in time"),
-        Some(Err(ReadError::Io(e))) => return tracing::debug!("reading a request failed: {e}"),
+        None => {
+            tracing::debug!("closing a connection that sent no request in time");
+            return None;
+        }
+        Some(Err(ReadError::Io(e))) => {
+            tracing::debug!("reading a request failed: {e}");
+            return None;
+        }
         Some(Err(ReadError::Malformed)) => {
             let _ = http::respond_status(&mut stream, 400, "").await;
-            return;
+            return None;
         }
         Some(Err(ReadError::TooLarge)) => {
             let _ = http::respond_status(&mut stream, 431, "").await;
-            return;
+            return None;
         }
     };
     tracing::trace!(method = %request.method, path = %request.path, "request");
@@ -49,7 +68,7 @@ pub(crate) async fn serve<R: Runtime>(rt: R, server: Arc<Server>, mut stream: R:
         "/chat" => {
             let leftover = buf.split_off(head_len);
             drop(buf);
-            return upgrade(rt, server, stream, request, leftover).await;
+            return upgrade(server, stream, request, leftover).await;
         }
         "/" | "/healthz" | "/metrics" if !get => {
             http::respond_status(&mut stream, 405, "Allow: GET\r\n").await
@@ -75,20 +94,20 @@ pub(crate) async fn serve<R: Runtime>(rt: R, server: Arc<Server>, mut stream: R:
     if let Err(e) = result {
         tracing::debug!("writing a response failed: {e}");
     }
+    None
 }
 
 fn is_upgrade(request: &Request) -> bool {
     request.has_token("Upgrade", "websocket") && request.has_token("Connection", "upgrade")
 }
 
-/// Completes the WebSocket handshake on `/chat` and runs the connection.
-async fn upgrade<R: Runtime>(
-    rt: R,
+/// Completes the WebSocket handshake on `/chat`, joining the chat.
+async fn upgrade<S: AsyncRead + AsyncWrite + Unpin>(
     server: Arc<Server>,
-    mut stream: R::Stream,
+    mut stream: S,
     request: Request,
     leftover: Vec<u8>,
-) {
+) -> Option<Upgraded<S>> {
     if request
         .header("Sec-WebSocket-Version")
         .as_deref()
@@ -96,15 +115,15 @@ async fn upgrade<R: Runtime>(
         != Some("13")
     {
         let _ = http::respond_status(&mut stream, 426, "Sec-WebSocket-Version: 13\r\n").await;
-        return;
+        return None;
     }
     let Some(key) = request.header("Sec-WebSocket-Key") else {
         let _ = http::respond_status(&mut stream, 400, "").await;
-        return;
+        return None;
     };
     if !server.origin_allowed(request.header("Origin").as_deref()) {
         let _ = http::respond_status(&mut stream, 403, "").await;
-        return;
+        return None;
     }
     let query: Vec<(String, String)> = form_urlencoded::parse(request.query.as_bytes())
         .into_owned()
@@ -129,7 +148,7 @@ async fn upgrade<R: Runtime>(
         Ok(joined) => joined,
         Err(JoinError::Full(_) | JoinError::ShuttingDown) | Err(_) => {
             let _ = http::respond_status(&mut stream, 503, "Retry-After: 5\r\n").await;
-            return;
+            return None;
         }
     };
     let protocol = if json {
@@ -144,9 +163,11 @@ async fn upgrade<R: Runtime>(
         "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {}\r\n{protocol}\r\n",
         derive_accept_key(key.trim().as_bytes())
     );
+    // Nothing of the request is needed any more; free it before the connection's long life.
+    drop((request, query, key));
     if stream.write_all(response.as_bytes()).await.is_err() || stream.flush().await.is_err() {
         server.hub.leave(id, LeaveReason::Error);
-        return;
+        return None;
     }
     tracing::trace!(%id, "joined");
     let ws = WebSocketStream::from_partially_read(
@@ -156,5 +177,5 @@ async fn upgrade<R: Runtime>(
         Some(connection::websocket_config()),
     )
     .await;
-    connection::run(rt, server, id, outbox, ws).await;
+    Some(Upgraded { id, outbox, ws })
 }

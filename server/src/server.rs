@@ -1,9 +1,9 @@
 //! The server: accept loop, the timer task, shutdown, and the binaries' shared `main`.
 
 use crate::hub::Hub;
-use crate::route;
 use crate::runtime::Runtime;
 use crate::settings::{Args, Command, Settings};
+use crate::{connection, route};
 use chat_core::Chat;
 use clap::Parser;
 use futures_lite::future;
@@ -81,7 +81,13 @@ pub async fn serve<R: Runtime>(
                     let live = Live::new(&server);
                     let (rt2, server) = (rt.clone(), server.clone());
                     rt.spawn(async move {
-                        route::serve(rt2, server, stream).await;
+                        // The handshake's state is boxed, and freed once it is done: the task
+                        // keeps only what the connection needs for its whole life.
+                        let upgraded =
+                            Box::pin(route::serve(rt2.clone(), server.clone(), stream)).await;
+                        if let Some(upgraded) = upgraded {
+                            connection::run(rt2, server, upgraded).await;
+                        }
                         drop(live);
                     });
                 }

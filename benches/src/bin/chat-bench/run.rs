@@ -324,7 +324,11 @@ async fn traffic(target: &Target, plan: Plan) -> Result<serde_json::Value, Strin
                         Ok(permit) => permit.forget(),
                         Err(_) => return,
                     },
-                    Some(every) => tokio::time::sleep_until((start + every * seq).into()).await,
+                    // Senders are spread evenly over the interval, not all at its start.
+                    Some(every) => {
+                        let offset = every.mul_f64(s as f64 / senders as f64);
+                        tokio::time::sleep_until((start + offset + every * seq).into()).await
+                    }
                 }
                 let sent_ns = start.elapsed().as_nanos() as u64;
                 let text = line::encode(
