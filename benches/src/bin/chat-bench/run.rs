@@ -87,8 +87,6 @@ struct Tally {
 }
 
 pub async fn run(target: Target, mode: Mode) -> Result<serde_json::Value, String> {
-    let server_cpu = report::cpu_time(target.pid);
-    let own_cpu = report::cpu_time(None);
     let mut result = match mode {
         Mode::Idle {
             connections,
@@ -142,25 +140,40 @@ pub async fn run(target: Target, mode: Mode) -> Result<serde_json::Value, String
             traffic(&target, plan).await?
         }
     };
-    let delivered = result["delivered"].as_u64().unwrap_or(0);
-    let cpu = |before: Option<Duration>, pid| -> serde_json::Value {
-        match (before, report::cpu_time(pid)) {
+    result["fd_limit"] = json!(target.fd_limit);
+    Ok(result)
+}
+
+/// CPU time of the server (with `--pid`) and of this tool, sampled when traffic starts so
+/// that connecting is not counted.
+struct CpuMark {
+    server: Option<Duration>,
+    tool: Option<Duration>,
+}
+
+impl CpuMark {
+    fn now(pid: Option<u32>) -> Self {
+        CpuMark {
+            server: report::cpu_time(pid),
+            tool: report::cpu_time(None),
+        }
+    }
+
+    /// CPU seconds since the mark, and nanoseconds per delivery, for server and tool.
+    fn since(&self, pid: Option<u32>, delivered: u64) -> (serde_json::Value, serde_json::Value) {
+        let figure = |before: Option<Duration>, after: Option<Duration>| match (before, after) {
             (Some(b), Some(a)) => {
-                let secs = (a - b).as_secs_f64();
-                let per = if delivered > 0 {
-                    secs * 1e9 / delivered as f64
-                } else {
-                    0.0
-                };
+                let secs = a.saturating_sub(b).as_secs_f64();
+                let per = if delivered > 0 { secs * 1e9 / delivered as f64 } else { 0.0 };
                 json!({"cpu_s": secs, "cpu_ns_per_delivery": per})
             }
             _ => json!(null),
-        }
-    };
-    result["server"] = cpu(server_cpu, target.pid);
-    result["tool"] = cpu(own_cpu, None);
-    result["fd_limit"] = json!(target.fd_limit);
-    Ok(result)
+        };
+        (
+            figure(self.server, report::cpu_time(pid)),
+            figure(self.tool, report::cpu_time(None)),
+        )
+    }
 }
 
 /// Opens `n` connections, `batch` at a time, with a progress line a second.
@@ -253,6 +266,7 @@ async fn traffic(target: &Target, plan: Plan) -> Result<serde_json::Value, Strin
         last_delivery: Instant::now(),
     }));
     let done = Rc::new(Notify::new());
+    let cpu = CpuMark::now(target.pid);
     let windows: Vec<Rc<Semaphore>> = (0..senders)
         .map(|_| {
             Rc::new(Semaphore::new(match plan.pace {
@@ -391,5 +405,8 @@ async fn traffic(target: &Target, plan: Plan) -> Result<serde_json::Value, Strin
     if senders == 1 {
         result["broadcast_complete"] = report::percentiles(&completion);
     }
+    let (server, tool) = cpu.since(target.pid, t.delivered);
+    result["server"] = server;
+    result["tool"] = tool;
     Ok(result)
 }
