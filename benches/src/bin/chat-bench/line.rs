@@ -24,13 +24,27 @@ pub fn encode(stamp: Stamp, size: usize) -> String {
 }
 
 /// Finds a bench line in a server line such as `[user3]: b1 42 123456 xxxx`.
+///
+/// This runs once per delivery in the tool, so it scans bytes instead of building string
+/// searchers: the name cannot contain `]`, so the first `]` ends it.
 pub fn decode(line: &str) -> Option<Stamp> {
-    let text = &line[line.find("]: b")? + 4..];
-    let mut parts = text.splitn(4, ' ');
+    let bytes = line.as_bytes();
+    let close = bytes.iter().position(|&b| b == b']')?;
+    let rest = bytes.get(close + 1..)?.strip_prefix(b": b")?;
+    let mut numbers = rest.split(|&b| b == b' ');
     Some(Stamp {
-        sender: parts.next()?.parse().ok()?,
-        seq: parts.next()?.parse().ok()?,
-        sent_ns: parts.next()?.parse().ok()?,
+        sender: number(numbers.next()?)? as u32,
+        seq: number(numbers.next()?)? as u32,
+        sent_ns: number(numbers.next()?)?,
+    })
+}
+
+fn number(digits: &[u8]) -> Option<u64> {
+    if digits.is_empty() || digits.len() > 19 {
+        return None;
+    }
+    digits.iter().try_fold(0u64, |n, &d| {
+        d.is_ascii_digit().then(|| n * 10 + u64::from(d - b'0'))
     })
 }
 
@@ -50,5 +64,14 @@ mod tests {
         assert_eq!(decode(&format!("[user7]: {line}")), Some(s));
         assert_eq!(decode("* user7 joined"), None);
         assert_eq!(decode("[user7]: hello"), None);
+        assert_eq!(decode("[user7]: b1 x 3 "), None);
+        assert_eq!(
+            decode("[a]: b1 2 3 pad"),
+            Some(Stamp {
+                sender: 1,
+                seq: 2,
+                sent_ns: 3
+            })
+        );
     }
 }

@@ -5,7 +5,7 @@ use crate::net::{self, Ws};
 use crate::report;
 use async_tungstenite::tungstenite::Message;
 use clap::Subcommand;
-use futures_util::StreamExt;
+use futures_util::{FutureExt, StreamExt};
 use hdrhistogram::Histogram;
 use serde_json::json;
 use std::cell::RefCell;
@@ -164,15 +164,20 @@ impl CpuMark {
         let figure = |before: Option<Duration>, after: Option<Duration>| match (before, after) {
             (Some(b), Some(a)) => {
                 let secs = a.saturating_sub(b).as_secs_f64();
-                let per = if delivered > 0 { secs * 1e9 / delivered as f64 } else { 0.0 };
+                let per = if delivered > 0 {
+                    secs * 1e9 / delivered as f64
+                } else {
+                    0.0
+                };
                 json!({"cpu_s": secs, "cpu_ns_per_delivery": per})
             }
             _ => json!(null),
         };
-        (
-            figure(self.server, report::cpu_time(pid)),
-            figure(self.tool, report::cpu_time(None)),
-        )
+        let server = match pid {
+            Some(_) => figure(self.server, report::cpu_time(pid)),
+            None => json!(null),
+        };
+        (server, figure(self.tool, report::cpu_time(None)))
     }
 }
 
@@ -243,6 +248,63 @@ struct Plan {
     pace: Pace,
 }
 
+/// A connection's incoming side: split off for senders, whole for everyone else.
+enum Incoming {
+    Split(
+        async_tungstenite::WebSocketReceiver<
+            async_tungstenite::tokio::TokioAdapter<tokio::net::TcpStream>,
+        >,
+    ),
+    Whole(Ws),
+}
+
+impl Incoming {
+    async fn next(&mut self) -> Option<Result<Message, async_tungstenite::tungstenite::Error>> {
+        match self {
+            Incoming::Split(s) => s.next().await,
+            Incoming::Whole(ws) => ws.next().await,
+        }
+    }
+}
+
+/// Records one delivery; returns whether it is the receiver's own line (an acknowledgement).
+fn record(
+    tally: &RefCell<Tally>,
+    done: &Notify,
+    receiver: usize,
+    stamp: Stamp,
+    now: Instant,
+    start: Instant,
+    expected: u64,
+) -> bool {
+    let mut t = tally.borrow_mut();
+    let latency_us = (now - start)
+        .as_micros()
+        .saturating_sub(stamp.sent_ns as u128 / 1000);
+    let _ = t.latency.record(latency_us as u64);
+    t.delivered += 1;
+    t.last_delivery = now;
+    if let Some(last) = t
+        .last
+        .get_mut(receiver)
+        .and_then(|l| l.get_mut(stamp.sender as usize))
+    {
+        if i64::from(stamp.seq) <= *last {
+            t.reordered += 1;
+        } else {
+            *last = i64::from(stamp.seq);
+        }
+    }
+    if let Some(slot) = t.per_seq.get_mut(stamp.seq as usize) {
+        slot.0 += 1;
+        slot.1 = slot.1.max(latency_us as u64);
+    }
+    if t.delivered == expected {
+        done.notify_one();
+    }
+    stamp.sender as usize == receiver
+}
+
 /// Broadcast, latency and fan-out: senders send, every connection receives and measures.
 async fn traffic(target: &Target, plan: Plan) -> Result<serde_json::Value, String> {
     let Plan {
@@ -278,49 +340,38 @@ async fn traffic(target: &Target, plan: Plan) -> Result<serde_json::Value, Strin
     let start = Instant::now();
     let mut sinks = Vec::new();
     for (i, ws) in conns.into_iter().enumerate() {
-        let (sink, mut stream) = ws.split();
-        if i < senders {
+        // Only senders need a separate sending half; splitting costs a lock per poll.
+        let mut stream = if i < senders {
+            let (sink, stream) = ws.split();
             sinks.push(sink);
-        }
+            Incoming::Split(stream)
+        } else {
+            Incoming::Whole(ws)
+        };
         let (tally, done) = (tally.clone(), done.clone());
         let ack = windows.get(i).cloned();
         tokio::task::spawn_local(async move {
-            while let Some(Ok(msg)) = stream.next().await {
-                let Message::Text(text) = msg else { continue };
-                let Some(stamp) = line::decode(&text) else {
-                    continue;
-                };
+            while let Some(first) = stream.next().await {
+                // One clock read per wake-up: the messages already buffered arrived with it.
                 let now = Instant::now();
-                let mut t = tally.borrow_mut();
-                let latency_us = (now - start)
-                    .as_micros()
-                    .saturating_sub(stamp.sent_ns as u128 / 1000);
-                let _ = t.latency.record(latency_us as u64);
-                t.delivered += 1;
-                t.last_delivery = now;
-                if let Some(last) = t
-                    .last
-                    .get_mut(i)
-                    .and_then(|l| l.get_mut(stamp.sender as usize))
-                {
-                    if i64::from(stamp.seq) <= *last {
-                        t.reordered += 1;
-                    } else {
-                        *last = i64::from(stamp.seq);
+                let mut next = Some(first);
+                while let Some(Ok(msg)) = next {
+                    let Message::Text(text) = msg else {
+                        next = stream.next().now_or_never().flatten();
+                        continue;
+                    };
+                    if let Some(stamp) = line::decode(&text) {
+                        let own = record(&tally, &done, i, stamp, now, start, expected);
+                        if own {
+                            if let Some(ack) = &ack {
+                                ack.add_permits(1);
+                            }
+                        }
                     }
+                    next = stream.next().now_or_never().flatten();
                 }
-                if let Some(slot) = t.per_seq.get_mut(stamp.seq as usize) {
-                    slot.0 += 1;
-                    slot.1 = slot.1.max(latency_us as u64);
-                }
-                if t.delivered == expected {
-                    done.notify_one();
-                }
-                drop(t);
-                if stamp.sender as usize == i {
-                    if let Some(ack) = &ack {
-                        ack.add_permits(1);
-                    }
+                if matches!(next, Some(Err(_))) {
+                    return;
                 }
             }
         });
