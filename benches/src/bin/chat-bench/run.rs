@@ -255,7 +255,7 @@ enum Incoming {
             async_tungstenite::tokio::TokioAdapter<tokio::net::TcpStream>,
         >,
     ),
-    Whole(Ws),
+    Whole(Box<Ws>),
 }
 
 impl Incoming {
@@ -346,7 +346,7 @@ async fn traffic(target: &Target, plan: Plan) -> Result<serde_json::Value, Strin
             sinks.push(sink);
             Incoming::Split(stream)
         } else {
-            Incoming::Whole(ws)
+            Incoming::Whole(Box::new(ws))
         };
         let (tally, done) = (tally.clone(), done.clone());
         let ack = windows.get(i).cloned();
