@@ -1,7 +1,7 @@
 //! The driver of one WebSocket connection: one task that reads frames into the hub and writes
 //! what the hub queued for it, in bursts with one flush each.
 
-use crate::outbox::{End, Outbox};
+use crate::outbox::{End, Ending, Outbox};
 use crate::route::Upgraded;
 use crate::runtime::Runtime;
 use crate::server::Server;
@@ -13,7 +13,6 @@ use async_tungstenite::WebSocketStream;
 use chat_core::{ConnId, LeaveReason, Payload, Violation};
 use futures_lite::io::{AsyncRead, AsyncWrite};
 use futures_lite::{future, Stream};
-use futures_util::task::AtomicWaker;
 use futures_util::Sink;
 use std::collections::VecDeque;
 use std::convert::Infallible;
@@ -35,8 +34,11 @@ const BURST_BYTES: usize = 64 * 1024;
 const MAX_FRAME: usize = 64 * 1024;
 /// Frames read per wake-up before the driver yields to other tasks.
 const READ_BUDGET: usize = 64;
-/// How long a closed connection waits for the client's close frame before hanging up.
-const CLOSE_LINGER: Duration = Duration::from_secs(1);
+/// Once the chat has closed a connection, how long its driver may still take to deliver the
+/// queued lines and the close frame and to hear the client's answer. The core has already
+/// forgotten the connection (it no longer counts towards `--max-connections`), so a client
+/// that stops reading must not be able to keep the socket beyond this.
+const CLOSE_GRACE: Duration = Duration::from_secs(2);
 
 /// tungstenite settings for every chat connection.
 pub(crate) fn websocket_config() -> WebSocketConfig {
@@ -50,6 +52,8 @@ pub(crate) fn websocket_config() -> WebSocketConfig {
 
 /// How a connection ended.
 enum Outcome {
+    /// The chat has closed the connection; what is left to send gets [`CLOSE_GRACE`].
+    Closing,
     /// The server sent its close frame (the hub already forgot the connection).
     Closed,
     /// The client closed, vanished or failed; the hub must be told.
@@ -64,9 +68,12 @@ where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let Upgraded { id, outbox, ws } = upgraded;
-    let read_signal = Arc::new(ReadSignal::default());
+    server.websockets.fetch_add(1, Ordering::Relaxed);
     // The first poll must read: the client may have sent frames with its handshake.
-    read_signal.ready.store(true, Ordering::Relaxed);
+    let read_signal = Arc::new(ReadSignal {
+        ready: AtomicBool::new(true),
+        outbox: outbox.clone(),
+    });
     let mut driver = Driver {
         id,
         read_waker: Waker::from(read_signal.clone()),
@@ -81,19 +88,28 @@ where
         unflushed: false,
         end: None,
         close_sent: false,
+        closing: false,
     };
-    match future::poll_fn(|cx| driver.poll(cx)).await {
-        Outcome::Closed => {
-            // Give the client a moment to answer the close frame, then hang up. (The timer is
-            // boxed: it exists only while closing, and would otherwise add its size to every
-            // connection for its whole life.)
-            let answer = future::poll_fn(|cx| driver.poll_read_to_end(cx));
-            let linger = Box::pin(rt.sleep_until(Instant::now() + CLOSE_LINGER));
-            future::or(answer, linger).await;
-        }
-        Outcome::Gone(reason) => server.hub.leave(id, reason),
-        Outcome::Forgotten => {}
+    let outcome = future::poll_fn(|cx| driver.poll(cx)).await;
+    if let Outcome::Closing | Outcome::Closed = outcome {
+        // Deliver the rest and the close frame, then give the client a moment to answer it;
+        // all within the grace period. (The timer is boxed: it exists only while closing,
+        // and would otherwise add its size to every connection for its whole life.)
+        let finish = async {
+            if let Outcome::Closing = outcome {
+                if let Outcome::Closed = future::poll_fn(|cx| driver.poll(cx)).await {
+                    future::poll_fn(|cx| driver.poll_read_to_end(cx)).await;
+                }
+            } else {
+                future::poll_fn(|cx| driver.poll_read_to_end(cx)).await;
+            }
+        };
+        let grace = Box::pin(rt.sleep_until(Instant::now() + CLOSE_GRACE));
+        future::or(finish, grace).await;
+    } else if let Outcome::Gone(reason) = outcome {
+        server.hub.leave(id, reason);
     }
+    server.websockets.fetch_sub(1, Ordering::Relaxed);
     tracing::trace!(%id, "connection ended");
 }
 
@@ -103,10 +119,10 @@ where
 /// that fails with `EAGAIN` on async-io runtimes (tokio checks readiness first), doubling the
 /// syscalls of a busy server. So the read side gets its own waker, which raises this flag
 /// before waking the task.
-#[derive(Default)]
 struct ReadSignal {
     ready: AtomicBool,
-    task: AtomicWaker,
+    /// The outbox holds the driver's task registration; this wakes through it.
+    outbox: Arc<Outbox>,
 }
 
 impl Wake for ReadSignal {
@@ -116,7 +132,7 @@ impl Wake for ReadSignal {
 
     fn wake_by_ref(self: &Arc<Self>) {
         self.ready.store(true, Ordering::Release);
-        self.task.wake();
+        self.outbox.wake_task();
     }
 }
 
@@ -136,11 +152,26 @@ struct Driver<'a, S> {
     unflushed: bool,
     end: Option<End>,
     close_sent: bool,
+    /// The chat has closed the connection; the driver is in its grace period.
+    closing: bool,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Driver<'_, S> {
     fn poll(&mut self, cx: &mut Context<'_>) -> Poll<Outcome> {
-        self.read_signal.task.register(cx.waker());
+        // First whether the chat has ended the connection: a driver blocked on a client that
+        // does not read learns it here, not from its write path.
+        if !self.closing {
+            match self.outbox.ending(cx.waker()) {
+                Ending::No => {}
+                Ending::Dropped => return Poll::Ready(Outcome::Forgotten),
+                Ending::Closing => {
+                    self.closing = true;
+                    return Poll::Ready(Outcome::Closing);
+                }
+            }
+        } else {
+            self.outbox.ending(cx.waker());
+        }
         if self.reading && self.read_signal.ready.swap(false, Ordering::Acquire) {
             let waker = self.read_waker.clone();
             if let Poll::Ready(outcome) = self.poll_read(&mut Context::from_waker(&waker)) {

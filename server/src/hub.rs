@@ -36,6 +36,9 @@ pub struct Snapshot {
     pub connections: usize,
     /// Rooms with members now.
     pub rooms: usize,
+    /// WebSocket connections whose task is still running: joined ones, and those the chat
+    /// has closed that are still shutting down. Filled in by the server, not the hub.
+    pub sockets: usize,
     /// Counters since start.
     pub stats: Stats,
 }
@@ -105,7 +108,7 @@ impl Hub {
                         match outbox.push(payload) {
                             Pushed::Wake(w) => wake.extend(w),
                             Pushed::Overflow(w) => {
-                                wake.extend(w);
+                                wake.extend(w.into_iter().flatten());
                                 slow.push(to);
                             }
                         }
@@ -118,7 +121,7 @@ impl Hub {
                     Output::Close { to, reason } => {
                         // The core has forgotten `to`; so does the hub.
                         if let Some(outbox) = inner.outboxes.remove(&to) {
-                            wake.extend(outbox.end(End::Close(reason)));
+                            wake.extend(outbox.end(End::Close(reason)).into_iter().flatten());
                         }
                     }
                 }
@@ -195,6 +198,7 @@ impl Hub {
         Snapshot {
             connections: inner.chat.connections(),
             rooms: inner.chat.rooms(),
+            sockets: 0,
             stats: inner.chat.stats().clone(),
         }
     }

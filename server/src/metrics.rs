@@ -26,6 +26,12 @@ pub(crate) fn render(s: &Snapshot) -> String {
         s.rooms as u64,
     );
     metric(
+        "chat_sockets",
+        "gauge",
+        "WebSocket connections still open, including closed ones shutting down.",
+        s.sockets as u64,
+    );
+    metric(
         "chat_frames_in_total",
         "counter",
         "Text frames received from clients.",
@@ -67,6 +73,7 @@ mod tests {
         let s = Snapshot {
             connections: 3,
             rooms: 2,
+            sockets: 4,
             stats: Stats {
                 frames_in: 7,
                 dropped_slow: 1,
@@ -77,6 +84,7 @@ mod tests {
         for line in [
             "chat_connections 3",
             "chat_rooms 2",
+            "chat_sockets 4",
             "chat_frames_in_total 7",
             "chat_frames_out_total 0",
             "chat_dropped_connections_total{reason=\"slow\"} 1",

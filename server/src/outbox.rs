@@ -2,7 +2,9 @@
 //! taken yet, bounded in bytes.
 
 use chat_core::{CloseReason, Payload};
+use futures_util::task::AtomicWaker;
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Mutex;
 use std::task::Waker;
 
@@ -12,6 +14,26 @@ use std::task::Waker;
 pub(crate) struct Outbox {
     limit: usize,
     state: Mutex<State>,
+    /// Whether the connection is ending, readable without the lock: a driver stuck writing
+    /// to a client that does not read must still learn that the chat has dropped it.
+    ending: AtomicU8,
+    /// The driver's task, registered on every poll, to be woken when the connection ends.
+    task: AtomicWaker,
+}
+
+const RUNNING: u8 = 0;
+const CLOSING: u8 = 1;
+const DROPPED: u8 = 2;
+
+/// What the driver sees of an ending connection, before it has taken the lines queued.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Ending {
+    /// Carry on.
+    No,
+    /// The chat closed it: deliver what is queued and the close frame, briefly.
+    Closing,
+    /// It fell too far behind: drop it now.
+    Dropped,
 }
 
 #[derive(Debug, Default)]
@@ -44,8 +66,8 @@ pub(crate) struct Batch {
 pub(crate) enum Pushed {
     /// Queued; wake this waker once the hub's lock is released.
     Wake(Option<Waker>),
-    /// Over the limit: the connection is now ending as slow.
-    Overflow(Option<Waker>),
+    /// Over the limit: the connection is now ending as slow; wake these.
+    Overflow([Option<Waker>; 2]),
 }
 
 impl Outbox {
@@ -53,7 +75,35 @@ impl Outbox {
         Outbox {
             limit,
             state: Mutex::new(State::default()),
+            ending: AtomicU8::new(RUNNING),
+            task: AtomicWaker::new(),
         }
+    }
+
+    /// Whether the connection is ending; also registers the driver's task to be woken when
+    /// it does. Call on every poll of the driver.
+    pub(crate) fn ending(&self, task: &Waker) -> Ending {
+        self.task.register(task);
+        match self.ending.load(Ordering::Acquire) {
+            RUNNING => Ending::No,
+            CLOSING => Ending::Closing,
+            _ => Ending::Dropped,
+        }
+    }
+
+    /// Wakes the driver's task (for the read side's waker, which shares this registration).
+    pub(crate) fn wake_task(&self) {
+        self.task.wake();
+    }
+
+    /// Records the end for lock-free readers; returns the task waker to wake.
+    fn mark(&self, end: End) -> Option<Waker> {
+        let state = match end {
+            End::Close(_) => CLOSING,
+            End::Slow => DROPPED,
+        };
+        self.ending.fetch_max(state, Ordering::Release);
+        self.task.take()
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
@@ -72,7 +122,7 @@ impl Outbox {
             s.lines.clear();
             s.bytes = 0;
             s.end = Some(End::Slow);
-            return Pushed::Overflow(s.waker.take());
+            return Pushed::Overflow([s.waker.take(), self.mark(End::Slow)]);
         }
         s.lines.push_back(line);
         Pushed::Wake(s.waker.take())
@@ -85,8 +135,8 @@ impl Outbox {
         s.waker.take()
     }
 
-    /// Ends the connection, after the lines queued so far.
-    pub(crate) fn end(&self, end: End) -> Option<Waker> {
+    /// Ends the connection, after the lines queued so far; returns the wakers to wake.
+    pub(crate) fn end(&self, end: End) -> [Option<Waker>; 2] {
         let mut s = self.state();
         if s.end.is_none() {
             s.end = Some(end);
@@ -95,7 +145,7 @@ impl Outbox {
             s.lines.clear();
             s.bytes = 0;
         }
-        s.waker.take()
+        [s.waker.take(), self.mark(end)]
     }
 
     /// Moves up to `max_bytes` of lines (at least one) into `into`, with any ping and the

@@ -12,6 +12,7 @@ use async_tungstenite::WebSocketStream;
 use chat_core::{ConnId, Join, JoinError, LeaveReason, Rendering};
 use futures_lite::future;
 use futures_lite::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -85,7 +86,9 @@ pub(crate) async fn serve<R: Runtime>(
         }
         "/healthz" => http::respond(&mut stream, 200, "text/plain; charset=utf-8", "", b"ok").await,
         "/metrics" => {
-            let body = metrics::render(&server.hub.snapshot());
+            let mut snapshot = server.hub.snapshot();
+            snapshot.sockets = server.websockets.load(Ordering::Relaxed);
+            let body = metrics::render(&snapshot);
             let kind = "text/plain; version=0.0.4; charset=utf-8";
             http::respond(&mut stream, 200, kind, "", body.as_bytes()).await
         }

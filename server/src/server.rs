@@ -24,6 +24,8 @@ pub(crate) struct Server {
     allowed_origins: Vec<String>,
     /// Connection tasks still running (shutdown waits for them).
     live: AtomicUsize,
+    /// WebSocket connections still running (`chat_sockets` in `/metrics`).
+    pub(crate) websockets: AtomicUsize,
 }
 
 impl Server {
@@ -71,6 +73,7 @@ pub async fn serve<R: Runtime>(
         hub: hub.clone(),
         allowed_origins: settings.allowed_origins,
         live: AtomicUsize::new(0),
+        websockets: AtomicUsize::new(0),
     });
     rt.spawn(timer(rt.clone(), hub.clone(), timer_changed));
 

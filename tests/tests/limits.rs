@@ -13,6 +13,7 @@ for_every_runtime!(
     the_rate_limit_drops_and_warns,
     heartbeat_pings_and_drops_the_silent,
     a_stalled_reader_is_dropped_and_nobody_else_loses_a_line,
+    a_closed_client_that_reads_nothing_is_let_go_after_a_grace_period,
     max_connections_answers_503,
     origins_are_checked,
     shutdown_closes_everyone_with_1001_and_exits_0,
@@ -145,11 +146,68 @@ fn a_stalled_reader_is_dropped_and_nobody_else_loses_a_line(rt: Rt) {
         1
     );
     assert_eq!(server.metric("chat_connections"), 2);
-    // The stalled client finds its connection ended once it reads what was in flight.
+    // Its socket goes too, although it still reads nothing: a client that stops reading
+    // cannot keep a socket the chat has given up on.
+    wait_for_metric(&server, "chat_sockets", 2);
+    // Reading now, it finds the connection ended after what was already in flight.
     let mut raw = stalled.ws.get_mut().try_clone().unwrap();
     let mut rest = Vec::new();
     let _ = raw.read_to_end(&mut rest);
     assert!(rest.len() < count * line.len(), "it did not get every line");
+}
+
+/// Waits (bounded) until a gauge in `/metrics` reads `value`.
+fn wait_for_metric(server: &Server, series: &str, value: u64) {
+    let deadline = Instant::now() + Duration::from_secs(8);
+    loop {
+        let now = server.metric(series);
+        if now == value {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{series} stayed at {now}, expected {value}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn a_closed_client_that_reads_nothing_is_let_go_after_a_grace_period(rt: Rt) {
+    // A queue too large to overflow: only the heartbeat ends the stuck client, and the
+    // server must not wait for ever to deliver its close frame to a client that reads nothing.
+    let flags = [
+        "--rate",
+        "0",
+        "--outbound-queue-bytes",
+        "100000000",
+        "--ping-interval",
+        "0.5",
+        "--ping-timeout",
+        "1",
+    ];
+    let server = Server::start(rt, &flags);
+    let mut stuck = server.connect();
+    stuck.welcome();
+    let mut sender = server.connect();
+    sender.welcome();
+    let line = "z".repeat(3000);
+    for start in (0..4000).step_by(10) {
+        for i in start..start + 10 {
+            sender.send(&format!("{i} {line}"));
+        }
+        for _ in 0..10 {
+            sender.line();
+        }
+    }
+    drop(sender);
+    wait_for_metric(
+        &server,
+        "chat_dropped_connections_total{reason=\"ping_timeout\"}",
+        1,
+    );
+    wait_for_metric(&server, "chat_sockets", 0);
+    assert_eq!(server.metric("chat_connections"), 0);
+    drop(stuck);
 }
 
 /// The next chat line, past the one notice the others get when the stalled client is dropped.
