@@ -9,7 +9,8 @@
 //! # Modules
 //!
 //! - [`chat`]: [`Chat`], the state machine, with its inputs (`handle_*`) and outputs
-//!   (`poll_*`);
+//!   (`poll_*`); inside it, `input` (frames and commands), `presence` (rooms entered and
+//!   left) and `fanout` (one rendering shared by all recipients);
 //! - [`config`]: [`Config`], the tunable rules;
 //! - [`output`]: [`Output`], what the runtime must do, and the ids and reasons in it;
 //! - [`payload`]: [`Payload`], one rendered line shared by all its recipients;

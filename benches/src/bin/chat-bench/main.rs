@@ -17,6 +17,7 @@ mod line;
 mod net;
 mod report;
 mod run;
+mod tally;
 
 use clap::Parser;
 use std::net::SocketAddr;

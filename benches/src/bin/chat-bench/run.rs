@@ -3,10 +3,10 @@
 use crate::line::{self, Stamp};
 use crate::net::{self, Ws};
 use crate::report;
+use crate::tally::{self, CpuMark, Tally};
 use async_tungstenite::tungstenite::Message;
 use clap::Subcommand;
 use futures_util::{FutureExt, StreamExt};
-use hdrhistogram::Histogram;
 use serde_json::json;
 use std::cell::RefCell;
 use std::net::SocketAddr;
@@ -74,18 +74,6 @@ pub struct Target {
     pub fd_limit: u64,
 }
 
-/// Everything the receivers of one run record.
-struct Tally {
-    latency: Histogram<u64>,
-    delivered: u64,
-    reordered: u64,
-    /// Per receiver, per sender: the last sequence number seen.
-    last: Vec<Vec<i64>>,
-    /// Per broadcast (fan-out mode): deliveries so far and the slowest one.
-    per_seq: Vec<(u32, u64)>,
-    last_delivery: Instant,
-}
-
 pub async fn run(target: Target, mode: Mode) -> Result<serde_json::Value, String> {
     let mut result = match mode {
         Mode::Idle {
@@ -142,43 +130,6 @@ pub async fn run(target: Target, mode: Mode) -> Result<serde_json::Value, String
     };
     result["fd_limit"] = json!(target.fd_limit);
     Ok(result)
-}
-
-/// CPU time of the server (with `--pid`) and of this tool, sampled when traffic starts so
-/// that connecting is not counted.
-struct CpuMark {
-    server: Option<Duration>,
-    tool: Option<Duration>,
-}
-
-impl CpuMark {
-    fn now(pid: Option<u32>) -> Self {
-        CpuMark {
-            server: report::cpu_time(pid),
-            tool: report::cpu_time(None),
-        }
-    }
-
-    /// CPU seconds since the mark, and nanoseconds per delivery, for server and tool.
-    fn since(&self, pid: Option<u32>, delivered: u64) -> (serde_json::Value, serde_json::Value) {
-        let figure = |before: Option<Duration>, after: Option<Duration>| match (before, after) {
-            (Some(b), Some(a)) => {
-                let secs = a.saturating_sub(b).as_secs_f64();
-                let per = if delivered > 0 {
-                    secs * 1e9 / delivered as f64
-                } else {
-                    0.0
-                };
-                json!({"cpu_s": secs, "cpu_ns_per_delivery": per})
-            }
-            _ => json!(null),
-        };
-        let server = match pid {
-            Some(_) => figure(self.server, report::cpu_time(pid)),
-            None => json!(null),
-        };
-        (server, figure(self.tool, report::cpu_time(None)))
-    }
 }
 
 /// Opens `n` connections, `batch` at a time, with a progress line a second.
@@ -267,44 +218,6 @@ impl Incoming {
     }
 }
 
-/// Records one delivery; returns whether it is the receiver's own line (an acknowledgement).
-fn record(
-    tally: &RefCell<Tally>,
-    done: &Notify,
-    receiver: usize,
-    stamp: Stamp,
-    now: Instant,
-    start: Instant,
-    expected: u64,
-) -> bool {
-    let mut t = tally.borrow_mut();
-    let latency_us = (now - start)
-        .as_micros()
-        .saturating_sub(stamp.sent_ns as u128 / 1000);
-    let _ = t.latency.record(latency_us as u64);
-    t.delivered += 1;
-    t.last_delivery = now;
-    if let Some(last) = t
-        .last
-        .get_mut(receiver)
-        .and_then(|l| l.get_mut(stamp.sender as usize))
-    {
-        if i64::from(stamp.seq) <= *last {
-            t.reordered += 1;
-        } else {
-            *last = i64::from(stamp.seq);
-        }
-    }
-    if let Some(slot) = t.per_seq.get_mut(stamp.seq as usize) {
-        slot.0 += 1;
-        slot.1 = slot.1.max(latency_us as u64);
-    }
-    if t.delivered == expected {
-        done.notify_one();
-    }
-    stamp.sender as usize == receiver
-}
-
 /// Broadcast, latency and fan-out: senders send, every connection receives and measures.
 async fn traffic(target: &Target, plan: Plan) -> Result<serde_json::Value, String> {
     let Plan {
@@ -361,7 +274,7 @@ async fn traffic(target: &Target, plan: Plan) -> Result<serde_json::Value, Strin
                         continue;
                     };
                     if let Some(stamp) = line::decode(&text) {
-                        let own = record(&tally, &done, i, stamp, now, start, expected);
+                        let own = tally::record(&tally, &done, i, stamp, now, start, expected);
                         if own {
                             if let Some(ack) = &ack {
                                 ack.add_permits(1);
