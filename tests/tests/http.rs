@@ -5,7 +5,8 @@ use common::*;
 
 for_every_runtime!(
     routes_answer_with_the_right_status,
-    metrics_count_what_happens
+    metrics_count_what_happens,
+    settings_come_from_the_environment_too,
 );
 
 fn routes_answer_with_the_right_status(rt: Rt) {
@@ -49,4 +50,43 @@ fn metrics_count_what_happens(rt: Rt) {
     assert_eq!(server.metric("chat_frames_out_total"), 5);
     let (_, body) = server.get("/metrics");
     assert!(body.contains("# TYPE chat_dropped_connections_total counter"));
+}
+
+fn settings_come_from_the_environment_too(rt: Rt) {
+    // PORT, as in the tutorial's application.conf.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port");
+    let port_text = port.to_string();
+    let server = Server::start_with_env(rt, &[("PORT", &port_text)], &[]);
+    assert_eq!(server.addr.port(), port);
+    drop(server);
+    // Every flag has its CHAT_* variable; a flag wins over it.
+    let env = [
+        ("CHAT_PORT", "0"),
+        ("CHAT_MAX_CONNECTIONS", "1"),
+        ("CHAT_HISTORY", "1"),
+    ];
+    let server = Server::start_with_env(rt, &env, &[]);
+    let mut first = server.connect();
+    first.welcome();
+    match Client::try_connect(server.addr, "", false, None) {
+        Err(tungstenite::Error::Http(response)) => assert_eq!(response.status(), 503),
+        other => panic!(
+            "CHAT_MAX_CONNECTIONS=1 should refuse a second: {:?}",
+            other.map(|_| "ok")
+        ),
+    }
+    let server = Server::start_with_env(rt, &env, &["--max-connections", "2"]);
+    let mut a = server.connect();
+    a.welcome();
+    for text in ["one", "two"] {
+        a.send(text);
+        a.line();
+    }
+    let mut b = server.connect();
+    b.welcome();
+    assert_eq!(b.line(), "[user0]: two", "CHAT_HISTORY=1 keeps one line");
+    b.expect_nothing(std::time::Duration::from_millis(300));
 }

@@ -52,11 +52,20 @@ pub struct Server {
 
 impl Server {
     pub fn start(rt: Rt, flags: &[&str]) -> Server {
+        let mut all = vec!["--port", "0"];
+        all.extend_from_slice(flags);
+        Self::start_with_env(rt, &[], &all)
+    }
+
+    /// Starts a server with these environment variables and flags (and `--host 127.0.0.1`,
+    /// but no `--port`: pass one, or set `PORT` or `CHAT_PORT`).
+    pub fn start_with_env(rt: Rt, env: &[(&str, &str)], flags: &[&str]) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_serve"))
             .env("SERVE_RUNTIME", rt.name())
             .env("RUST_LOG", "info")
             .env_remove("PORT")
-            .args(["--host", "127.0.0.1", "--port", "0"])
+            .envs(env.iter().copied())
+            .args(["--host", "127.0.0.1"])
             .args(flags)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
