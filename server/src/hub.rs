@@ -5,7 +5,7 @@
 //! releases the lock before waking any writer. Lines thus reach every outbox in the order
 //! the core emitted them, which is what gives a room one order for everyone.
 
-use crate::outbox::{End, Outbox, Pushed};
+use crate::outbox::{Outbox, Pushed};
 use chat_core::{Chat, ConnId, Join, JoinError, LeaveReason, Now, Output, Stats, Violation};
 use rustc_hash::FxHashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -121,7 +121,7 @@ impl Hub {
                     Output::Close { to, reason } => {
                         // The core has forgotten `to`; so does the hub.
                         if let Some(outbox) = inner.outboxes.remove(&to) {
-                            wake.extend(outbox.end(End::Close(reason)).into_iter().flatten());
+                            wake.extend(outbox.close(reason).into_iter().flatten());
                         }
                     }
                 }

@@ -135,16 +135,11 @@ impl Outbox {
         s.waker.take()
     }
 
-    /// Ends the connection, after the lines queued so far; returns the wakers to wake.
-    pub(crate) fn end(&self, end: End) -> [Option<Waker>; 2] {
+    /// The chat closed the connection: the close frame goes after the lines queued so far.
+    /// Returns the wakers to wake. (A slow reader's end comes from `push` overflowing.)
+    pub(crate) fn close(&self, reason: CloseReason) -> [Option<Waker>; 2] {
         let mut s = self.state();
-        if s.end.is_none() {
-            s.end = Some(end);
-        }
-        if end == End::Slow {
-            s.lines.clear();
-            s.bytes = 0;
-        }
+        let end = *s.end.get_or_insert(End::Close(reason));
         [s.waker.take(), self.mark(end)]
     }
 

@@ -9,7 +9,7 @@ use crate::{metrics, page};
 use async_tungstenite::tungstenite::handshake::derive_accept_key;
 use async_tungstenite::tungstenite::protocol::Role;
 use async_tungstenite::WebSocketStream;
-use chat_core::{ConnId, Join, JoinError, LeaveReason, Rendering};
+use chat_core::{ConnId, Join, LeaveReason, Rendering};
 use futures_lite::future;
 use futures_lite::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use std::sync::atomic::Ordering;
@@ -149,7 +149,8 @@ async fn upgrade<S: AsyncRead + AsyncWrite + Unpin>(
     };
     let (id, outbox) = match server.hub.join(join) {
         Ok(joined) => joined,
-        Err(JoinError::Full(_) | JoinError::ShuttingDown) | Err(_) => {
+        // Full, or shutting down.
+        Err(_) => {
             let _ = http::respond_status(&mut stream, 503, "Retry-After: 5\r\n").await;
             return None;
         }
