@@ -12,7 +12,7 @@ use std::collections::VecDeque;
 use std::hint::black_box;
 use std::sync::Arc;
 
-const LINE: &[u8] = b"0123456789012345678901234567890123456789012345678901234567890123";
+const LINE: &str = "0123456789012345678901234567890123456789012345678901234567890123";
 
 fn broadcast(c: &mut Criterion) {
     let mut group = c.benchmark_group("broadcast");
@@ -42,10 +42,7 @@ fn floor(c: &mut Criterion) {
     let mut group = c.benchmark_group("floor");
     let members = 10_000usize;
     let ids: Vec<u64> = (0..members as u64).collect();
-    let payload = Bytes::from(format!(
-        "[user0]: {}",
-        std::str::from_utf8(LINE).unwrap_or("")
-    ));
+    let payload = Bytes::from(format!("[user0]: {LINE}"));
     let mut queue: VecDeque<(u64, Bytes)> = VecDeque::with_capacity(members);
     group.throughput(Throughput::Elements(members as u64));
     group.sample_size(30);

@@ -5,12 +5,14 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::time::Instant;
 
-/// A min-heap of `(deadline, connection)` with exactly one entry per live connection.
+/// A min-heap of `(deadline, connection)`: one entry per live connection, and stale ones
+/// of connections that have left.
 ///
 /// Entries are lazy: a frame from a client only updates `User::last_seen` (no heap work on
 /// the hot path); when the old deadline comes up, the core finds the user active and
-/// pushes the real deadline instead. Entries of connections that left are dropped
-/// when they come up.
+/// pushes the real deadline instead. Entries of connections that left stay until their
+/// deadline comes up and are dropped then (ids are never reused, so they cannot be
+/// mistaken for a new connection).
 #[derive(Debug, Default)]
 pub(crate) struct Heartbeat {
     due: BinaryHeap<Reverse<(Instant, ConnId)>>,

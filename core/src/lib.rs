@@ -9,12 +9,14 @@
 //! # Modules
 //!
 //! - [`chat`]: [`Chat`], the state machine, with its inputs (`handle_*`) and outputs
-//!   (`poll_*`); inside it, `input` (frames and commands), `presence` (rooms entered and
-//!   left) and `fanout` (one rendering shared by all recipients);
+//!   (`poll_*`); inside it, `frame` (text frames and commands), `presence` (rooms entered
+//!   and left) and `fanout` (one rendering shared by all recipients);
 //! - [`config`]: [`Config`], the tunable rules;
+//! - [`input`]: what the runtime reports besides frames: [`Join`], [`LeaveReason`],
+//!   [`Violation`];
 //! - [`output`]: [`Output`], what the runtime must do, and the ids and reasons in it;
 //! - [`payload`]: [`Payload`], one rendered line shared by all its recipients;
-//! - [`line`]: every line the server sends, rendered as text or JSON;
+//! - [`line`]: every line the server sends, described once, rendered as text or JSON;
 //! - [`name`], [`text`]: what is a valid name or room, and how text is cleaned;
 //! - `command`, `room`, `user`, `rate`, `heartbeat`: the parts of the state.
 //!
@@ -32,7 +34,7 @@
 //! let now = |secs: u64| Now::new(start + Duration::from_secs(secs), 1_700_000_000_000 + secs * 1000);
 //!
 //! let alice = chat.handle_join(Join::default(), now(0)).unwrap();
-//! chat.handle_text(alice, b"Hello, I was first!", now(1));
+//! chat.handle_text(alice, "Hello, I was first!", now(1));
 //!
 //! let mut sent = Vec::new();
 //! while let Some(output) = chat.poll_output() {
@@ -52,13 +54,16 @@
 //! assert_eq!(chat.poll_output(), None);
 //! ```
 
-#![forbid(unsafe_op_in_unsafe_fn)]
+// The sans-IO promise, checked by the compiler: no unsafe code here, and `clippy.toml` bans
+// reading clocks, starting threads and iterating in hash order.
+#![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod chat;
 mod command;
 pub mod config;
 mod heartbeat;
+pub mod input;
 pub mod line;
 pub mod name;
 pub mod output;
@@ -70,10 +75,11 @@ pub mod text;
 pub mod time;
 mod user;
 
-pub use chat::{Chat, Join, JoinError};
+pub use chat::Chat;
 pub use config::Config;
+pub use input::{Join, JoinError, LeaveReason, Violation};
 pub use line::Rendering;
-pub use output::{CloseReason, ConnId, LeaveReason, Output, Violation};
+pub use output::{CloseReason, ConnId, Output};
 pub use payload::Payload;
 pub use room::MAIN;
 pub use stats::Stats;

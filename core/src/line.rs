@@ -1,8 +1,13 @@
-//! Every line the server sends, and its two renderings: text and `chat.v1.json`.
+//! Every line the server sends, described once and rendered from that description to text
+//! or to `chat.v1.json`.
+//!
+//! [`Line`] is the description. Its JSON form is derived from it (serde, with the wire's
+//! names as attributes); its text form is [`Line::text`]. A new kind of line is one variant
+//! here and one arm in `text`.
 
 use crate::command::HELP;
 use crate::payload::Payload;
-use serde::Serialize;
+use serde::ser::{Serialize, SerializeStruct, Serializer};
 
 /// How a connection wants its lines: the tutorial's text, or one JSON object per line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -18,14 +23,18 @@ impl Rendering {
     pub const JSON_SUBPROTOCOL: &'static str = "chat.v1.json";
 }
 
-/// Something the server tells a user, before it is rendered.
-#[derive(Debug)]
+/// Something the server tells a user, before it is rendered. As JSON it is an object whose
+/// `type` is the variant's name in lower case (or its `rename`), with the fields in order.
+#[derive(Debug, serde::Serialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
 pub(crate) enum Line<'a> {
     /// `You are connected! There are N users here.` (text only; JSON has `Welcome`).
+    #[serde(skip)]
     Greeting {
         users: usize,
     },
     /// `* you are NAME in #ROOM`, with ` (N users)` after `/join` (text only).
+    #[serde(skip)]
     YouAre {
         you: &'a str,
         room: &'a str,
@@ -35,6 +44,7 @@ pub(crate) enum Line<'a> {
     Welcome {
         you: &'a str,
         room: &'a str,
+        #[serde(rename = "users")]
         names: Vec<&'a str>,
         total: usize,
     },
@@ -46,10 +56,12 @@ pub(crate) enum Line<'a> {
         text: &'a str,
         ts: u64,
     },
+    #[serde(rename = "join")]
     Joined {
         room: &'a str,
         user: &'a str,
     },
+    #[serde(rename = "leave")]
     Left {
         room: &'a str,
         user: &'a str,
@@ -60,24 +72,37 @@ pub(crate) enum Line<'a> {
     },
     Users {
         room: &'a str,
+        #[serde(rename = "users")]
         names: Vec<&'a str>,
         total: usize,
     },
     Rooms {
-        rooms: Vec<(&'a str, usize)>,
+        rooms: Vec<RoomCount<'a>>,
         total: usize,
     },
-    Help,
+    Help {
+        commands: &'a [&'a str],
+    },
     Error(Problem<'a>),
 }
 
 /// A chat line or action: what a user said in a room, and when.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, serde::Serialize)]
 pub(crate) struct Said<'a> {
     pub room: &'a str,
     pub from: &'a str,
     pub text: &'a str,
     pub ts: u64,
+    /// Sent again from history to someone who just arrived (JSON shows `"replay":true`).
+    #[serde(skip_serializing_if = "is_false")]
+    pub replay: bool,
+}
+
+/// One room in `/rooms`: its name and how many are in it.
+#[derive(Clone, Copy, Debug, serde::Serialize)]
+pub(crate) struct RoomCount<'a> {
+    pub name: &'a str,
+    pub users: usize,
 }
 
 /// Why a user's input was refused: every `! …` line.
@@ -112,7 +137,7 @@ impl Problem<'_> {
         }
     }
 
-    /// The words of the error, without the text rendering's `! `.
+    /// The words of the error: the JSON `text`, and the text line after `! `.
     fn words(&self) -> String {
         match self {
             Problem::NameTaken(n) => format!("name taken: {n}"),
@@ -129,17 +154,40 @@ impl Problem<'_> {
     }
 }
 
-impl Line<'_> {
+/// `{"code": …, "text": …}`: the fields of the JSON error object.
+impl Serialize for Problem<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut error = serializer.serialize_struct("Problem", 2)?;
+        error.serialize_field("code", self.code())?;
+        error.serialize_field("text", &self.words())?;
+        error.end()
+    }
+}
+
+impl<'a> Line<'a> {
+    /// `/help`'s answer.
+    pub(crate) fn help() -> Line<'a> {
+        Line::Help { commands: &HELP }
+    }
+
     /// Renders the line once, for every recipient of one rendering to share.
     ///
     /// `None` when the line does not exist in that rendering (the text greeting in JSON,
-    /// the JSON welcome in text). `replay` marks history items in JSON.
-    pub(crate) fn render(&self, rendering: Rendering, replay: bool) -> Option<Payload> {
+    /// the JSON welcome in text).
+    pub(crate) fn render(&self, rendering: Rendering) -> Option<Payload> {
         let line = match rendering {
             Rendering::Text => self.text(),
-            Rendering::Json => self.json(replay),
+            Rendering::Json => self.json(),
         };
         line.map(Payload::from)
+    }
+
+    fn json(&self) -> Option<String> {
+        if let Line::Greeting { .. } | Line::YouAre { .. } = self {
+            return None;
+        }
+        // Every other line is strings, integers and lists of them: serializing cannot fail.
+        Some(serde_json::to_string(self).expect("JSON of strings and numbers"))
     }
 
     fn text(&self) -> Option<String> {
@@ -164,74 +212,17 @@ impl Line<'_> {
                 line
             }
             Line::Rooms { rooms, total } => {
-                let listed: Vec<String> =
-                    rooms.iter().map(|(r, n)| format!("#{r} ({n})")).collect();
+                let listed: Vec<String> = rooms
+                    .iter()
+                    .map(|r| format!("#{} ({})", r.name, r.users))
+                    .collect();
                 let mut line = format!("* rooms: {}", listed.join(", "));
                 and_more(&mut line, *total, rooms.len());
                 line
             }
-            Line::Help => format!("* commands: {}", HELP.join(", ")),
+            Line::Help { commands } => format!("* commands: {}", commands.join(", ")),
             Line::Error(p) => format!("! {}", p.words()),
         })
-    }
-
-    fn json(&self, replay: bool) -> Option<String> {
-        let json = match self {
-            Line::Greeting { .. } | Line::YouAre { .. } => return None,
-            Line::Welcome {
-                you,
-                room,
-                names,
-                total,
-            } => Json::Welcome {
-                you,
-                room,
-                users: names,
-                total: *total,
-            },
-            Line::Message(s) => Json::Message {
-                room: s.room,
-                from: s.from,
-                text: s.text,
-                ts: s.ts,
-                replay,
-            },
-            Line::Action(s) => Json::Action {
-                room: s.room,
-                from: s.from,
-                text: s.text,
-                ts: s.ts,
-                replay,
-            },
-            Line::Whisper { from, to, text, ts } => Json::Whisper {
-                from,
-                to,
-                text,
-                ts: *ts,
-            },
-            Line::Joined { room, user } => Json::Join { room, user },
-            Line::Left { room, user } => Json::Leave { room, user },
-            Line::Rename { from, to } => Json::Rename { from, to },
-            Line::Users { room, names, total } => Json::Users {
-                room,
-                users: names,
-                total: *total,
-            },
-            Line::Rooms { rooms, total } => Json::Rooms {
-                rooms: rooms
-                    .iter()
-                    .map(|&(name, users)| RoomCount { name, users })
-                    .collect(),
-                total: *total,
-            },
-            Line::Help => Json::Help { commands: &HELP },
-            Line::Error(p) => Json::Error {
-                code: p.code(),
-                text: p.words(),
-            },
-        };
-        // Serializing plain structs of strings and integers into a Vec cannot fail.
-        Some(serde_json::to_string(&json).expect("JSON of strings and numbers"))
     }
 }
 
@@ -239,73 +230,6 @@ fn and_more(line: &mut String, total: usize, listed: usize) {
     if total > listed {
         line.push_str(&format!(" and {} more", total - listed));
     }
-}
-
-#[derive(Serialize)]
-#[serde(tag = "type", rename_all = "lowercase")]
-enum Json<'a> {
-    Welcome {
-        you: &'a str,
-        room: &'a str,
-        users: &'a [&'a str],
-        total: usize,
-    },
-    Message {
-        room: &'a str,
-        from: &'a str,
-        text: &'a str,
-        ts: u64,
-        #[serde(skip_serializing_if = "is_false")]
-        replay: bool,
-    },
-    Action {
-        room: &'a str,
-        from: &'a str,
-        text: &'a str,
-        ts: u64,
-        #[serde(skip_serializing_if = "is_false")]
-        replay: bool,
-    },
-    Whisper {
-        from: &'a str,
-        to: &'a str,
-        text: &'a str,
-        ts: u64,
-    },
-    Join {
-        room: &'a str,
-        user: &'a str,
-    },
-    Leave {
-        room: &'a str,
-        user: &'a str,
-    },
-    Rename {
-        from: &'a str,
-        to: &'a str,
-    },
-    Users {
-        room: &'a str,
-        users: &'a [&'a str],
-        total: usize,
-    },
-    Rooms {
-        rooms: Vec<RoomCount<'a>>,
-        total: usize,
-    },
-    Help {
-        commands: &'a [&'a str],
-    },
-    Error {
-        code: &'static str,
-        text: String,
-    },
-}
-
-#[derive(Serialize)]
-struct RoomCount<'a> {
-    name: &'a str,
-    users: usize,
 }
 
 fn is_false(b: &bool) -> bool {

@@ -1,4 +1,4 @@
-//! What the core asks its runtime to do, and why connections end.
+//! What the core asks its runtime to do, and the ids and close reasons in it.
 
 use crate::payload::Payload;
 use std::fmt;
@@ -6,13 +6,6 @@ use std::fmt;
 /// Identifies one connection for its whole life. Never reused by a [`Chat`](crate::Chat).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ConnId(pub(crate) u64);
-
-impl ConnId {
-    /// The number behind the id, for logs and maps.
-    pub fn get(self) -> u64 {
-        self.0
-    }
-}
 
 impl fmt::Display for ConnId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -92,29 +85,4 @@ impl CloseReason {
             CloseReason::MessageTooBig => "message too big",
         }
     }
-}
-
-/// Why the runtime says a connection has gone.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum LeaveReason {
-    /// The client closed the connection, or its stream ended.
-    Closed,
-    /// The client read too slowly and its outbound queue overflowed.
-    Slow,
-    /// The connection failed (reset, I/O or protocol error below the chat).
-    Error,
-}
-
-/// A breach of the WebSocket rules that the runtime found while reading a frame, before the
-/// core could see it (the core finds the same breaches itself in [`Chat::handle_text`]).
-///
-/// [`Chat::handle_text`]: crate::Chat::handle_text
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum Violation {
-    /// A frame or message over the size limit (closed with 1009).
-    TooBig,
-    /// A text frame that is not UTF-8 (closed with 1007).
-    InvalidUtf8,
 }

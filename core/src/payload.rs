@@ -12,18 +12,15 @@ pub struct Payload(Bytes);
 
 impl Payload {
     /// The line as text.
+    ///
+    /// Checks the UTF-8 it is built from (a `String`, see `From<String>`): fine for logs and
+    /// tests; the hot path hands [`into_bytes`](Self::into_bytes) on instead.
     pub fn as_str(&self) -> &str {
-        // SAFETY: a `Payload` is only ever built from a `String` (see `From<String>`), so its
-        // bytes are valid UTF-8, and `Bytes` never changes its contents.
-        unsafe { std::str::from_utf8_unchecked(&self.0) }
+        std::str::from_utf8(&self.0).expect("a payload is built from a String")
     }
 
-    /// The raw bytes, e.g. to build a WebSocket text frame without copying.
-    pub fn as_bytes(&self) -> &Bytes {
-        &self.0
-    }
-
-    /// Gives up the shared buffer; the bytes are valid UTF-8.
+    /// Gives up the shared buffer. The bytes are valid UTF-8 (a `Payload` is only ever built
+    /// from a `String`), so a runtime may hand them on as a text frame without checking.
     pub fn into_bytes(self) -> Bytes {
         self.0
     }

@@ -43,13 +43,14 @@ pub(crate) struct Spoken {
 }
 
 impl Spoken {
-    /// The line again, for a JSON replay.
-    pub(crate) fn line<'a>(&'a self, room: &'a str) -> Line<'a> {
+    /// The line again, marked as a replay, for a JSON replay.
+    pub(crate) fn replay<'a>(&'a self, room: &'a str) -> Line<'a> {
         let said = Said {
             room,
             from: &self.from,
             text: &self.said,
             ts: self.ts,
+            replay: true,
         };
         if self.action {
             Line::Action(said)
@@ -104,6 +105,13 @@ impl Room {
             self.json_members -= 1;
         }
         self.members.get(slot).map(|m| m.id)
+    }
+
+    /// Everyone has gone at once (the server is stopping); the history stays.
+    pub(crate) fn clear_members(&mut self) {
+        self.members.clear();
+        self.roster.clear();
+        self.json_members = 0;
     }
 
     pub(crate) fn rename(&mut self, old_key: &str, new_key: Box<str>, name: Arc<str>) {

@@ -1,6 +1,7 @@
 //! Counters the core keeps for `/metrics`.
 
-use crate::output::{CloseReason, LeaveReason};
+use crate::input::LeaveReason;
+use crate::output::CloseReason;
 
 /// Running totals since the chat started; cheap to read at any time.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

@@ -164,3 +164,22 @@ fn shutdown_closes_everyone_with_1001_and_refuses_joins() {
     );
     assert_eq!(h.chat.connections(), 0);
 }
+
+#[test]
+fn after_shutdown_no_room_has_members_and_main_keeps_its_history() {
+    let mut h = Harness::new();
+    let a = h.join_quiet("a");
+    h.join_quiet("b");
+    h.join_with(Join {
+        room: Some("r"),
+        ..Join::default()
+    });
+    h.send(a, "kept");
+    assert_eq!(h.chat.rooms(), 2);
+    h.chat.handle_shutdown();
+    h.advance(Duration::ZERO);
+    assert_eq!(h.chat.connections(), 0);
+    assert_eq!(h.chat.rooms(), 0, "main has no members left");
+    assert_eq!(h.chat.history_len("main"), 1);
+    assert_eq!(h.chat.history_len("r"), 0);
+}

@@ -2,10 +2,10 @@
 //! leaves and clock steps, checked against a small reference model of rooms and names.
 
 mod common;
-use chat_core::{Chat, Config, ConnId, Join, LeaveReason, Now, Output, Rendering};
+use chat_core::{Chat, Config, ConnId, Join, LeaveReason, Now, Output, Rendering, Violation};
 use proptest::prelude::*;
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const NAMES: &[&str] = &["al", "Al", "bob", "user1", "user3", "bad name", "x-_9"];
 const ROOMS: &[&str] = &["main", "rust", "#Rust", "ada", "bad room", "#"];
@@ -166,7 +166,7 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
     };
     let cap = config.history;
     let mut chat = Chat::new(config);
-    let start = Instant::now();
+    let start = common::origin();
     let mut now = start;
     let mut model = Model {
         users: BTreeMap::new(),
@@ -229,7 +229,7 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                         }
                         model.remember(&sender.room, line);
                     }
-                    chat.handle_text(id, texts.join("\n").as_bytes(), stamp);
+                    chat.handle_text(id, &texts.join("\n"), stamp);
                 }
             }
             Op::Me(u) => {
@@ -242,7 +242,7 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                         expected.entry(r).or_default().push(line.clone());
                     }
                     model.remember(&sender.room, line);
-                    chat.handle_text(id, format!("/me {t}").as_bytes(), stamp);
+                    chat.handle_text(id, &format!("/me {t}"), stamp);
                 }
             }
             Op::Whisper(u, to) => {
@@ -258,17 +258,13 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                     if target != id {
                         expected.entry(target).or_default().push(line);
                     }
-                    chat.handle_text(
-                        id,
-                        format!("/w {} {t}", to_name.to_uppercase()).as_bytes(),
-                        stamp,
-                    );
+                    chat.handle_text(id, &format!("/w {} {t}", to_name.to_uppercase()), stamp);
                 }
             }
             Op::Nick(u, n) => {
                 if let Some(id) = model.pick(u) {
                     let new = NAMES[n];
-                    chat.handle_text(id, format!("/nick {new}").as_bytes(), stamp);
+                    chat.handle_text(id, &format!("/nick {new}"), stamp);
                     let current = model.users[&id].name.clone();
                     if valid_name(new) && !model.taken(new, Some(id)) && current != new {
                         model.users.get_mut(&id).expect("picked").name = new.to_string();
@@ -277,7 +273,7 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
             }
             Op::Move(u, r) => {
                 if let Some(id) = model.pick(u) {
-                    chat.handle_text(id, format!("/join {}", ROOMS[r]).as_bytes(), stamp);
+                    chat.handle_text(id, &format!("/join {}", ROOMS[r]), stamp);
                     let old = model.users[&id].room.clone();
                     if let Some(room) = room_of(ROOMS[r]).filter(|room| *room != old) {
                         model.users.get_mut(&id).expect("picked").room = room.clone();
@@ -291,13 +287,13 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
             }
             Op::Quit(u) => {
                 if let Some(id) = model.pick(u) {
-                    chat.handle_text(id, b"/quit", stamp);
+                    chat.handle_text(id, "/quit", stamp);
                     model.remove(id);
                 }
             }
             Op::Users(u) => {
                 if let Some(id) = model.pick(u) {
-                    chat.handle_text(id, b"/users", stamp);
+                    chat.handle_text(id, "/users", stamp);
                 }
             }
             Op::Pong(u) => {
@@ -381,14 +377,18 @@ proptest! {
             "(/(nick|w|me|join|users|rooms|help|quit|x)? ?[a-zA-Z#_ -]{0,12}\n?){1,3}".prop_map(String::into_bytes),
         ]), 1..60)) {
         let mut chat = Chat::new(Config { burst: 5, ..Config::default() });
-        let start = Instant::now();
+        let start = common::origin();
         let mut ids: Vec<ConnId> = (0..3)
             .map(|_| chat.handle_join(Join::default(), Now::new(start, 0)).expect("room"))
             .collect();
         for (i, (who, frame)) in frames.iter().enumerate() {
             let now = Now::new(start + Duration::from_millis(i as u64 * 300), 0);
             let id = ids[*who];
-            chat.handle_text(id, frame, now);
+            // As a runtime does: UTF-8 text reaches the chat, anything else is a violation.
+            match std::str::from_utf8(frame) {
+                Ok(text) => chat.handle_text(id, text, now),
+                Err(_) => chat.handle_violation(id, Violation::InvalidUtf8),
+            }
             chat.handle_timeout(now.at);
             while let Some(out) = chat.poll_output() {
                 if let Output::Send { payload, .. } = &out {

@@ -6,7 +6,7 @@
 //! nightly toolchain; `src/main.rs` drives it on stable with seeded random inputs.
 
 use arbitrary::{Result, Unstructured};
-use chat_core::{Chat, Config, ConnId, Join, LeaveReason, Now, Output, Rendering};
+use chat_core::{Chat, Config, ConnId, Join, LeaveReason, Now, Output, Rendering, Violation};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
@@ -105,21 +105,21 @@ fn drive(u: &mut Unstructured<'_>) -> Result<()> {
             2..=4 => {
                 if let Some(id) = pick(u, &live)? {
                     let frame = text(u)?;
-                    chat.handle_text(id, frame.as_bytes(), stamp);
+                    receive(&mut chat, id, frame.as_bytes(), stamp);
                 }
             }
             5 => {
                 if let Some(id) = pick(u, &live)? {
                     let raw: Vec<u8> = u.arbitrary()?;
-                    chat.handle_text(id, &raw, stamp);
+                    receive(&mut chat, id, &raw, stamp);
                 }
             }
             6 => {
                 if let Some(id) = pick(u, &live)? {
                     match u.int_in_range(0..=4u8)? {
                         0 => chat.handle_activity(id, now),
-                        1 => chat.handle_violation(id, chat_core::Violation::TooBig),
-                        2 => chat.handle_violation(id, chat_core::Violation::InvalidUtf8),
+                        1 => chat.handle_violation(id, Violation::TooBig),
+                        2 => chat.handle_violation(id, Violation::InvalidUtf8),
                         _ => {
                             chat.handle_leave(id, LeaveReason::Closed);
                             live.remove(&id);
@@ -144,6 +144,18 @@ fn drive(u: &mut Unstructured<'_>) -> Result<()> {
         assert!(chat.history_len(chat_core::MAIN) <= chat.config().history);
     }
     Ok(())
+}
+
+/// A frame as the server's WebSocket layer hands it on: too big or not UTF-8 is a
+/// violation, anything else is text for the chat.
+fn receive(chat: &mut Chat, id: ConnId, frame: &[u8], now: Now) {
+    if frame.len() > chat.config().max_frame_bytes {
+        return chat.handle_violation(id, Violation::TooBig);
+    }
+    match std::str::from_utf8(frame) {
+        Ok(text) => chat.handle_text(id, text, now),
+        Err(_) => chat.handle_violation(id, Violation::InvalidUtf8),
+    }
 }
 
 /// Drains the outputs, checking that each goes to a live connection and is one line (valid

@@ -195,7 +195,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<'_, S> {
         let hub = &self.server.hub;
         for _ in 0..READ_BUDGET {
             match Pin::new(&mut self.ws).poll_next(cx) {
-                Poll::Ready(Some(Ok(Message::Text(text)))) => hub.text(self.id, text.as_bytes()),
+                Poll::Ready(Some(Ok(Message::Text(text)))) => hub.text(self.id, text.as_str()),
                 Poll::Ready(Some(Ok(Message::Close(_)))) => {
                     hub.leave(self.id, LeaveReason::Closed);
                     self.reading = false;

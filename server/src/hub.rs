@@ -148,7 +148,7 @@ impl Hub {
         })
     }
 
-    pub(crate) fn text(&self, id: ConnId, frame: &[u8]) {
+    pub(crate) fn text(&self, id: ConnId, frame: &str) {
         let now = now();
         self.input(|chat, _| chat.handle_text(id, frame, now));
     }

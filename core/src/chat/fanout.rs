@@ -10,7 +10,7 @@ impl Chat {
     /// Renders `line` for one user and queues it.
     pub(super) fn tell(&mut self, id: ConnId, line: &Line<'_>) {
         if let Some(rendering) = self.users.get(&id).map(|u| u.rendering) {
-            if let Some(payload) = line.render(rendering, false) {
+            if let Some(payload) = line.render(rendering) {
                 self.send(id, payload);
             }
         }
@@ -33,7 +33,7 @@ impl Chat {
         except: Option<ConnId>,
     ) -> Option<Payload> {
         let room = self.rooms.get(room)?;
-        let text = line.render(Rendering::Text, false)?;
+        let text = line.render(Rendering::Text)?;
         let members = room.members();
         let before = self.outputs.len();
         self.outputs.reserve(members.len());
@@ -45,7 +45,7 @@ impl Chat {
             })),
             (has_json, _) => {
                 let json = if has_json {
-                    line.render(Rendering::Json, false)
+                    line.render(Rendering::Json)
                 } else {
                     None
                 };

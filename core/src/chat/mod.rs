@@ -1,21 +1,22 @@
 //! [`Chat`]: the whole chat as one state machine.
 
 mod fanout;
-mod input;
+mod frame;
 mod presence;
 
 use crate::config::Config;
 use crate::heartbeat::Heartbeat;
+use crate::input::{Join, JoinError, LeaveReason, Violation};
 use crate::line::{Line, Problem, Rendering};
 use crate::name;
-use crate::output::{CloseReason, ConnId, LeaveReason, Output, Violation};
+use crate::output::{CloseReason, ConnId, Output};
 use crate::rate::TokenBucket;
 use crate::room::{Room, MAIN};
 use crate::stats::Stats;
 use crate::text;
 use crate::time::Now;
 use crate::user::User;
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -25,7 +26,8 @@ use std::time::Instant;
 ///
 /// - **getters** (`&self`): [`config`](Self::config), [`connections`](Self::connections),
 ///   [`rooms`](Self::rooms), [`is_full`](Self::is_full), [`stats`](Self::stats),
-///   [`name_of`](Self::name_of), [`room_of`](Self::room_of);
+///   [`name_of`](Self::name_of), [`room_of`](Self::room_of),
+///   [`history_len`](Self::history_len);
 /// - **inputs** from connections and the clock: [`handle_join`](Self::handle_join),
 ///   [`handle_text`](Self::handle_text), [`handle_activity`](Self::handle_activity),
 ///   [`handle_violation`](Self::handle_violation), [`handle_leave`](Self::handle_leave),
@@ -38,7 +40,8 @@ use std::time::Instant;
 #[derive(Debug)]
 pub struct Chat {
     config: Config,
-    users: HashMap<ConnId, User>,
+    /// Connected users by id (ids only grow, so this is also the order they joined in).
+    users: BTreeMap<ConnId, User>,
     /// Every user's name by its case-insensitive key: uniqueness and `/whisper` lookup.
     names: BTreeMap<Box<str>, ConnId>,
     /// Rooms by name; `/rooms` walks them in name order.
@@ -53,29 +56,6 @@ pub struct Chat {
     stats: Stats,
 }
 
-/// What a new connection asks for: all optional, from the `/chat` query and subprotocol.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Join<'a> {
-    /// The `name` query parameter.
-    pub name: Option<&'a str>,
-    /// The `room` query parameter.
-    pub room: Option<&'a str>,
-    /// JSON if the client asked for `chat.v1.json`, else text.
-    pub rendering: Option<Rendering>,
-}
-
-/// Why [`Chat::handle_join`] refused a connection. The runtime answers HTTP 503 (or closes).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum JoinError {
-    /// `max_connections` are connected already.
-    #[error("the chat is full ({0} connections)")]
-    Full(usize),
-    /// [`Chat::handle_shutdown`] was called.
-    #[error("the chat is shutting down")]
-    ShuttingDown,
-}
-
 impl Chat {
     /// An empty chat with only the room `main`.
     pub fn new(config: Config) -> Self {
@@ -84,7 +64,7 @@ impl Chat {
         rooms.insert(main.clone(), Room::new());
         Chat {
             config,
-            users: HashMap::new(),
+            users: BTreeMap::new(),
             names: BTreeMap::new(),
             rooms,
             main,
@@ -114,14 +94,9 @@ impl Chat {
         self.rooms.values().filter(|r| !r.is_empty()).count()
     }
 
-    /// Whether a new connection would be refused; check before accepting an upgrade.
+    /// Whether a new connection would be refused with [`JoinError::Full`].
     pub fn is_full(&self) -> bool {
         self.users.len() >= self.config.max_connections
-    }
-
-    /// Whether [`handle_shutdown`](Self::handle_shutdown) was called.
-    pub fn is_stopping(&self) -> bool {
-        self.stopping
     }
 
     /// Counters for `/metrics`.
@@ -168,7 +143,7 @@ impl Chat {
         let mut problems = Vec::new();
         let room = match wanted_room.as_deref().map(|r| (r, name::room_name(r))) {
             None => self.main.clone(),
-            Some((_, Some(room))) => Arc::from(room),
+            Some((_, Some(room))) => self.intern_room(&room),
             Some((typed, None)) => {
                 problems.push(Problem::InvalidRoom(typed));
                 self.main.clone()
@@ -267,11 +242,10 @@ impl Chat {
     }
 
     /// The server is stopping: every connection is closed with 1001 and joins are refused.
+    /// Nobody hears anyone leave; `main` keeps its history, other rooms go.
     pub fn handle_shutdown(&mut self) {
         self.stopping = true;
-        let mut ids: Vec<ConnId> = self.users.keys().copied().collect();
-        ids.sort_unstable();
-        for id in ids {
+        for &id in self.users.keys() {
             self.outputs.push_back(Output::Close {
                 to: id,
                 reason: CloseReason::Shutdown,
@@ -280,6 +254,9 @@ impl Chat {
         self.users.clear();
         self.names.clear();
         self.rooms.retain(|name, _| **name == *MAIN);
+        if let Some(main) = self.rooms.get_mut(&self.main) {
+            main.clear_members();
+        }
         self.heartbeat.clear();
     }
 
@@ -296,6 +273,14 @@ impl Chat {
     }
 
     // ----- internals shared by the input handlers -----
+
+    /// The room's name as the rooms table holds it, so that all members share one
+    /// allocation (a new `Arc` for a room that does not exist yet).
+    fn intern_room(&self, room: &str) -> Arc<str> {
+        self.rooms
+            .get_key_value(room)
+            .map_or_else(|| Arc::from(room), |(k, _)| k.clone())
+    }
 
     /// The next free automatic name.
     fn auto_name(&mut self) -> Arc<str> {

@@ -83,11 +83,11 @@ impl Chat {
                 total: r.len(),
             },
         };
-        let mut payloads: Vec<_> = line.render(rendering, false).into_iter().collect();
+        let mut payloads: Vec<_> = line.render(rendering).into_iter().collect();
         payloads.extend(r.history().filter_map(|spoken| match rendering {
             // Text replays share the very payload that was broadcast.
             Rendering::Text => Some(spoken.text.clone()),
-            Rendering::Json => spoken.line(&room).render(Rendering::Json, true),
+            Rendering::Json => spoken.replay(&room).render(Rendering::Json),
         }));
         for payload in payloads {
             self.send(id, payload);

@@ -2,7 +2,7 @@
 
 use super::Chat;
 use crate::command::{self, Command, Request};
-use crate::line::{Line, Problem, Said};
+use crate::line::{Line, Problem, RoomCount, Said};
 use crate::name;
 use crate::output::{CloseReason, ConnId};
 use crate::room::Spoken;
@@ -16,24 +16,22 @@ use std::time::Duration;
 const SLOW_NOTICE_EVERY: Duration = Duration::from_secs(1);
 
 impl Chat {
-    /// A text frame arrived from a connection (its raw payload, not yet checked as UTF-8).
+    /// A text frame arrived from a connection.
+    ///
+    /// The runtime's WebSocket layer has already checked the frame's size and UTF-8 (a
+    /// breach goes to [`handle_violation`](Self::handle_violation) instead), so chat rules
+    /// start here: blank frames, `--max-message-bytes`, line count, rate, commands.
     ///
     /// A frame is split into lines. If it starts with a command, it is that command: further
     /// lines are more text for `/me` and `/whisper` and ignored by the others. Otherwise every
     /// line is said in the room. Every line costs one token of the rate limit (a command
     /// without text costs one); a frame that cannot pay for all its lines is dropped whole.
-    pub fn handle_text(&mut self, id: ConnId, frame: &[u8], now: Now) {
+    pub fn handle_text(&mut self, id: ConnId, frame: &str, now: Now) {
         let Some(user) = self.users.get_mut(&id) else {
             return; // closed already, or never joined
         };
         user.seen(now.at);
         self.stats.frames_in += 1;
-        if frame.len() > self.config.max_frame_bytes {
-            return self.close(id, CloseReason::MessageTooBig);
-        }
-        let Ok(frame) = std::str::from_utf8(frame) else {
-            return self.close(id, CloseReason::InvalidUtf8);
-        };
         if text::is_blank(frame) {
             return;
         }
@@ -112,7 +110,7 @@ impl Chat {
             Command::Join(None) => self.tell(id, &Line::Error(Problem::Usage("/join ROOM"))),
             Command::Users => self.list_users(id),
             Command::Rooms => self.list_rooms(id),
-            Command::Help => self.tell(id, &Line::Help),
+            Command::Help => self.tell(id, &Line::help()),
             Command::Quit => self.close(id, CloseReason::Quit),
             Command::Unknown(word) => self.tell(id, &Line::Error(Problem::UnknownCommand(word))),
         }
@@ -136,6 +134,7 @@ impl Chat {
                 from: &from,
                 text,
                 ts: now.unix_ms,
+                replay: false,
             };
             let line = if action {
                 Line::Action(said)
@@ -225,11 +224,7 @@ impl Chat {
         if *user.room == *room {
             return self.tell(id, &Line::Error(Problem::AlreadyInRoom(&room)));
         }
-        // Reuse the existing room's name so that all members share one allocation.
-        let room = self
-            .rooms
-            .get_key_value(&*room)
-            .map_or_else(|| Arc::from(room), |(k, _)| k.clone());
+        let room = self.intern_room(&room);
         self.leave_room(id);
         self.enter_room(id, &room);
         self.welcome(id, true);
@@ -247,7 +242,7 @@ impl Chat {
             names: r.names(self.config.list_limit),
             total: r.len(),
         };
-        if let Some(payload) = line.render(user.rendering, false) {
+        if let Some(payload) = line.render(user.rendering) {
             self.send(id, payload);
         }
     }
@@ -257,16 +252,18 @@ impl Chat {
             return;
         };
         let occupied = self.rooms.iter().filter(|(_, r)| !r.is_empty());
-        let rooms: Vec<(&str, usize)> = occupied
-            .clone()
+        let rooms: Vec<RoomCount<'_>> = occupied
             .take(self.config.list_limit)
-            .map(|(name, r)| (&**name, r.len()))
+            .map(|(name, r)| RoomCount {
+                name,
+                users: r.len(),
+            })
             .collect();
         // Only `main` can be empty, so the total is cheap to know without walking all rooms.
         let main_empty = self.rooms.get(&self.main).is_none_or(|r| r.is_empty());
         let total = self.rooms.len() - usize::from(main_empty);
         let line = Line::Rooms { rooms, total };
-        if let Some(payload) = line.render(user.rendering, false) {
+        if let Some(payload) = line.render(user.rendering) {
             self.send(id, payload);
         }
     }

@@ -1,0 +1,55 @@
+//! What the runtime tells the core about connections, beyond their frames: a join's
+//! request, why a connection went, and which WebSocket rule a frame broke.
+
+use crate::line::Rendering;
+
+/// What a new connection asks for: all optional, from the `/chat` query and subprotocol.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Join<'a> {
+    /// The `name` query parameter.
+    pub name: Option<&'a str>,
+    /// The `room` query parameter.
+    pub room: Option<&'a str>,
+    /// JSON if the client asked for `chat.v1.json`, else text.
+    pub rendering: Option<Rendering>,
+}
+
+/// Why [`Chat::handle_join`](crate::Chat::handle_join) refused a connection. The runtime
+/// answers HTTP 503 (or closes).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum JoinError {
+    /// `max_connections` are connected already.
+    #[error("the chat is full ({0} connections)")]
+    Full(usize),
+    /// [`Chat::handle_shutdown`](crate::Chat::handle_shutdown) was called.
+    #[error("the chat is shutting down")]
+    ShuttingDown,
+}
+
+/// Why the runtime says a connection has gone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum LeaveReason {
+    /// The client closed the connection, or its stream ended.
+    Closed,
+    /// The client read too slowly and its outbound queue overflowed.
+    Slow,
+    /// The connection failed (reset, I/O or protocol error below the chat).
+    Error,
+}
+
+/// A breach of the WebSocket rules that the runtime found while reading a frame.
+///
+/// The runtime's WebSocket layer is the one place that checks a frame's size (against
+/// [`Config::max_frame_bytes`](crate::Config::max_frame_bytes)) and a text frame's UTF-8:
+/// only frames that pass reach [`Chat::handle_text`](crate::Chat::handle_text), and a
+/// breach comes here for the core to decide the close.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Violation {
+    /// A frame or message over the size limit (closed with 1009).
+    TooBig,
+    /// A text frame that is not UTF-8 (closed with 1007).
+    InvalidUtf8,
+}
