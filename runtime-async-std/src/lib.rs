@@ -50,5 +50,5 @@ impl Runtime for AsyncStd {
 
 /// The `chat-async-std` program.
 pub fn main() -> ExitCode {
-    chat_server::main(AsyncStd)
+    chat_cli::main(AsyncStd)
 }

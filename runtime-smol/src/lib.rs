@@ -77,5 +77,5 @@ impl Runtime for Smol {
 
 /// The `chat-smol` program.
 pub fn main() -> ExitCode {
-    chat_server::main(Smol::new())
+    chat_cli::main(Smol::new())
 }

@@ -60,7 +60,7 @@ impl Runtime for Tokio {
 /// The `chat-tokio` program.
 pub fn main() -> ExitCode {
     match Tokio::new() {
-        Ok(rt) => chat_server::main(rt),
+        Ok(rt) => chat_cli::main(rt),
         Err(e) => {
             eprintln!("error: cannot start tokio: {e}");
             ExitCode::FAILURE

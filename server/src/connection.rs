@@ -20,7 +20,7 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::task::{ready, Context, Poll, Wake, Waker};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// tungstenite allocates its read buffer up front for every connection; chat frames are
 /// small, so 512 bytes keep idle connections cheap (a larger frame grows it as needed).
@@ -30,24 +30,29 @@ const READ_BUFFER: usize = 512;
 const WRITE_BUFFER: usize = 16 * 1024;
 /// The most the driver takes from its outbox per burst.
 const BURST_BYTES: usize = 64 * 1024;
-/// The largest frame or message a client may send.
-const MAX_FRAME: usize = 64 * 1024;
 /// Frames read per wake-up before the driver yields to other tasks.
 const READ_BUDGET: usize = 64;
+/// Bursts written per wake-up before the driver yields. An outbox that other connections
+/// keep filling could otherwise keep one poll writing for ever, and the connection's own
+/// reads (checked at the top of each poll) would starve; tokio's cooperative budget would
+/// step in, async-io's executors have none. (quinn caps a poll at 20 transmits likewise.)
+const WRITE_BUDGET: usize = 4;
 /// Once the chat has closed a connection, how long its driver may still take to deliver the
 /// queued lines and the close frame and to hear the client's answer. The core has already
 /// forgotten the connection (it no longer counts towards `--max-connections`), so a client
 /// that stops reading must not be able to keep the socket beyond this.
 const CLOSE_GRACE: Duration = Duration::from_secs(2);
 
-/// tungstenite settings for every chat connection.
-pub(crate) fn websocket_config() -> WebSocketConfig {
+/// tungstenite settings for every chat connection. tungstenite is the one place that checks
+/// a frame's size (against the chat's `Config::max_frame_bytes`) and a text frame's UTF-8;
+/// what it refuses goes to the core as a `Violation`.
+pub(crate) fn websocket_config(max_frame_bytes: usize) -> WebSocketConfig {
     WebSocketConfig::default()
         .read_buffer_size(READ_BUFFER)
         .write_buffer_size(WRITE_BUFFER)
-        .max_write_buffer_size(WRITE_BUFFER + BURST_BYTES + MAX_FRAME)
-        .max_message_size(Some(MAX_FRAME))
-        .max_frame_size(Some(MAX_FRAME))
+        .max_write_buffer_size(WRITE_BUFFER + BURST_BYTES + max_frame_bytes)
+        .max_message_size(Some(max_frame_bytes))
+        .max_frame_size(Some(max_frame_bytes))
 }
 
 /// How a connection ended.
@@ -75,6 +80,7 @@ where
         outbox: outbox.clone(),
     });
     let mut driver = Driver {
+        rt: &rt,
         id,
         read_waker: Waker::from(read_signal.clone()),
         read_signal,
@@ -104,7 +110,7 @@ where
                 future::poll_fn(|cx| driver.poll_read_to_end(cx)).await;
             }
         };
-        let grace = Box::pin(rt.sleep_until(Instant::now() + CLOSE_GRACE));
+        let grace = Box::pin(rt.sleep_until(rt.now().at + CLOSE_GRACE));
         future::or(finish, grace).await;
     } else if let Outcome::Gone(reason) = outcome {
         server.hub.leave(id, reason);
@@ -136,7 +142,8 @@ impl Wake for ReadSignal {
     }
 }
 
-struct Driver<'a, S> {
+struct Driver<'a, R, S> {
+    rt: &'a R,
     id: ConnId,
     read_signal: Arc<ReadSignal>,
     read_waker: Waker,
@@ -156,7 +163,7 @@ struct Driver<'a, S> {
     closing: bool,
 }
 
-impl<S: AsyncRead + AsyncWrite + Unpin> Driver<'_, S> {
+impl<R: Runtime, S: AsyncRead + AsyncWrite + Unpin> Driver<'_, R, S> {
     fn poll(&mut self, cx: &mut Context<'_>) -> Poll<Outcome> {
         // First whether the chat has ended the connection: a driver blocked on a client that
         // does not read learns it here, not from its write path.
@@ -195,7 +202,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<'_, S> {
         let hub = &self.server.hub;
         for _ in 0..READ_BUDGET {
             match Pin::new(&mut self.ws).poll_next(cx) {
-                Poll::Ready(Some(Ok(Message::Text(text)))) => hub.text(self.id, text.as_str()),
+                Poll::Ready(Some(Ok(Message::Text(text)))) => {
+                    hub.text(self.id, text.as_str(), self.rt.now())
+                }
                 Poll::Ready(Some(Ok(Message::Close(_)))) => {
                     hub.leave(self.id, LeaveReason::Closed);
                     self.reading = false;
@@ -204,7 +213,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<'_, S> {
                 }
                 // Binary frames are ignored as in the tutorial; like pings and pongs they
                 // show the client is alive.
-                Poll::Ready(Some(Ok(_))) => hub.activity(self.id),
+                Poll::Ready(Some(Ok(_))) => hub.activity(self.id, self.rt.now().at),
                 Poll::Ready(Some(Err(e))) => {
                     self.reading = false;
                     let violation = match e {
@@ -230,9 +239,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<'_, S> {
     }
 
     /// Sends what the hub queued: take a burst, hand it to tungstenite, flush once. Runs
-    /// until the connection ends, with the outcome as its "error".
+    /// until the connection ends, with the outcome as its "error"; yields after
+    /// [`WRITE_BUDGET`] bursts so that the next poll reads first.
     fn poll_write(&mut self, cx: &mut Context<'_>) -> Poll<Result<Infallible, Outcome>> {
-        loop {
+        for _ in 0..WRITE_BUDGET {
             let idle = self.sending.is_empty() && !self.ping && !self.unflushed;
             if idle && self.end.is_none() {
                 let batch = self.outbox.take(&mut self.sending, BURST_BYTES, cx.waker());
@@ -277,6 +287,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<'_, S> {
                 return Poll::Ready(Err(Outcome::Closed));
             }
         }
+        // Budget spent with more to send: come back after other tasks have run.
+        cx.waker().wake_by_ref();
+        Poll::Pending
     }
 
     /// Ready when tungstenite can take another message. Errors end the connection.

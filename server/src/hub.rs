@@ -10,7 +10,7 @@ use chat_core::{Chat, ConnId, Join, JoinError, LeaveReason, Now, Output, Stats, 
 use rustc_hash::FxHashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::Waker;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 /// The shared chat and the connections it talks to.
 #[derive(Debug)]
@@ -43,16 +43,9 @@ pub struct Snapshot {
     pub stats: Stats,
 }
 
-/// The current time for the core: both clocks, read once.
-pub(crate) fn now() -> Now {
-    let unix_ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64);
-    Now::new(Instant::now(), unix_ms)
-}
-
 impl Hub {
-    /// A hub around `chat`; the receiver gets a message whenever the timer should look again.
+    /// A hub around `chat`; the receiver gets a message whenever the timer should look again,
+    /// and is closed when the hub shuts down.
     pub(crate) fn new(chat: Chat, queue_limit: usize) -> (Arc<Hub>, async_channel::Receiver<()>) {
         let (timer, changed) = async_channel::bounded(1);
         let hub = Hub {
@@ -138,9 +131,12 @@ impl Hub {
     }
 
     /// A handshake is complete: the connection joins with its outbox.
-    pub(crate) fn join(&self, join: Join<'_>) -> Result<(ConnId, Arc<Outbox>), JoinError> {
+    pub(crate) fn join(
+        &self,
+        join: Join<'_>,
+        now: Now,
+    ) -> Result<(ConnId, Arc<Outbox>), JoinError> {
         let outbox = Arc::new(Outbox::new(self.queue_limit));
-        let now = now();
         self.input(|chat, outboxes| {
             let id = chat.handle_join(join, now)?;
             outboxes.insert(id, outbox.clone());
@@ -148,13 +144,11 @@ impl Hub {
         })
     }
 
-    pub(crate) fn text(&self, id: ConnId, frame: &str) {
-        let now = now();
+    pub(crate) fn text(&self, id: ConnId, frame: &str, now: Now) {
         self.input(|chat, _| chat.handle_text(id, frame, now));
     }
 
-    pub(crate) fn activity(&self, id: ConnId) {
-        let now = Instant::now();
+    pub(crate) fn activity(&self, id: ConnId, now: Instant) {
         self.input(|chat, _| chat.handle_activity(id, now));
     }
 
@@ -170,8 +164,7 @@ impl Hub {
     }
 
     /// Delivers due timeouts; returns the next deadline (what the timer sleeps until).
-    pub(crate) fn timeout(&self) -> Option<Instant> {
-        let now = Instant::now();
+    pub(crate) fn timeout(&self, now: Instant) -> Option<Instant> {
         self.input(|chat, _| {
             if chat.poll_timeout().is_some_and(|t| t <= now) {
                 chat.handle_timeout(now);
@@ -182,14 +175,11 @@ impl Hub {
         inner.timer_at
     }
 
-    /// Starts the shutdown: every connection gets its close frame, joins are refused.
+    /// Starts the shutdown: every connection gets its close frame, joins are refused, and
+    /// the timer task is told to stop.
     pub(crate) fn shutdown(&self) {
         self.input(|chat, _| chat.handle_shutdown());
-    }
-
-    /// Connections the hub still has outboxes for.
-    pub(crate) fn connections(&self) -> usize {
-        self.lock().outboxes.len()
+        self.timer.close();
     }
 
     /// What `/metrics` reports.

@@ -6,7 +6,9 @@
 //!
 //! # Modules
 //!
-//! - [`server`]: the accept loop, the timer task, shutdown, and the binaries' `main`;
+//! - [`server`]: the accept loop, and shutdown that waits for the connections to end;
+//! - `timer`: the task that delivers the core's deadlines;
+//! - [`signal`]: SIGINT and SIGTERM as a future;
 //! - `route`: one TCP connection: its HTTP request, the routes, the WebSocket upgrade;
 //! - `http`: reading a request head (httparse) and writing plain responses;
 //! - `connection`: the driver task of one WebSocket: frames in, bursts out;
@@ -14,7 +16,9 @@
 //! - `outbox`: one connection's bounded outbound queue;
 //! - `metrics`: `/metrics` in the Prometheus text format;
 //! - [`settings`]: flags and environment variables;
-//! - [`runtime`]: the seam each runtime implements.
+//! - [`runtime`]: the seam each runtime implements, the clock included.
+//!
+//! The program around it (the `connect` subcommand, logging, exit codes) is `chat-cli`.
 
 mod connection;
 mod http;
@@ -26,7 +30,10 @@ mod route;
 pub mod runtime;
 pub mod server;
 pub mod settings;
+pub mod signal;
+mod timer;
 
 pub use runtime::Runtime;
-pub use server::{main, serve, shutdown_signal};
+pub use server::{serve, serve_on};
 pub use settings::{Args, Settings};
+pub use signal::shutdown_signal;

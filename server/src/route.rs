@@ -1,6 +1,5 @@
 //! One accepted TCP connection: read its request, answer a route or upgrade it to the chat.
 
-use crate::connection;
 use crate::http::{self, ReadError, Request};
 use crate::outbox::Outbox;
 use crate::runtime::Runtime;
@@ -14,7 +13,7 @@ use futures_lite::future;
 use futures_lite::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// How long a client has to send its whole request head.
 pub(crate) const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -34,7 +33,7 @@ pub(crate) async fn serve<R: Runtime>(
     mut stream: R::Stream,
 ) -> Option<Upgraded<R::Stream>> {
     let mut buf = Vec::new();
-    let deadline = Instant::now() + HANDSHAKE_TIMEOUT;
+    let deadline = rt.now().at + HANDSHAKE_TIMEOUT;
     let read = async { Some(http::read_head(&mut stream, &mut buf).await) };
     let timeout = async {
         rt.sleep_until(deadline).await;
@@ -69,7 +68,7 @@ pub(crate) async fn serve<R: Runtime>(
         "/chat" => {
             let leftover = buf.split_off(head_len);
             drop(buf);
-            return upgrade(server, stream, request, leftover).await;
+            return upgrade(&rt, server, stream, request, leftover).await;
         }
         "/" | "/healthz" | "/metrics" if !get => {
             http::respond_status(&mut stream, 405, "Allow: GET\r\n").await
@@ -105,7 +104,8 @@ fn is_upgrade(request: &Request) -> bool {
 }
 
 /// Completes the WebSocket handshake on `/chat`, joining the chat.
-async fn upgrade<S: AsyncRead + AsyncWrite + Unpin>(
+async fn upgrade<R: Runtime, S: AsyncRead + AsyncWrite + Unpin>(
+    rt: &R,
     server: Arc<Server>,
     mut stream: S,
     request: Request,
@@ -147,7 +147,7 @@ async fn upgrade<S: AsyncRead + AsyncWrite + Unpin>(
             Rendering::Text
         }),
     };
-    let (id, outbox) = match server.hub.join(join) {
+    let (id, outbox) = match server.hub.join(join, rt.now()) {
         Ok(joined) => joined,
         // Full, or shutting down.
         Err(_) => {
@@ -178,7 +178,7 @@ async fn upgrade<S: AsyncRead + AsyncWrite + Unpin>(
         stream,
         leftover,
         Role::Server,
-        Some(connection::websocket_config()),
+        Some(server.websocket),
     )
     .await;
     Some(Upgraded { id, outbox, ws })

@@ -6,16 +6,10 @@ use clap::Parser;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-/// A WebSocket chat server (the Ktor tutorial's protocol, and more: see docs/PROTOCOL.md).
-///
-/// Every flag can also be set by the environment variable shown; `PORT` sets the port
-/// as in the tutorial. `connect` runs the terminal client instead of the server.
+/// The server's flags. Every flag can also be set by the environment variable shown;
+/// `PORT` sets the port as in the tutorial. Defaults are those of `Config::default()`.
 #[derive(Clone, Debug, Parser)]
-#[command(version, about)]
 pub struct Args {
-    /// Run something other than the server.
-    #[command(subcommand)]
-    pub command: Option<Command>,
     /// Address to listen on.
     #[arg(long, env = "CHAT_HOST", default_value = "0.0.0.0")]
     pub host: IpAddr,
@@ -23,28 +17,28 @@ pub struct Args {
     #[arg(long, env = "CHAT_PORT")]
     pub port: Option<u16>,
     /// Chat lines kept per room and replayed to newcomers.
-    #[arg(long, env = "CHAT_HISTORY", default_value_t = 20)]
+    #[arg(long, env = "CHAT_HISTORY", default_value_t = Config::default().history)]
     pub history: usize,
     /// Largest chat frame in bytes; longer ones are refused with an error line.
-    #[arg(long, env = "CHAT_MAX_MESSAGE_BYTES", default_value_t = 4096)]
+    #[arg(long, env = "CHAT_MAX_MESSAGE_BYTES", default_value_t = Config::default().max_message_bytes)]
     pub max_message_bytes: usize,
     /// Lines per second each connection may send; 0 means no limit.
-    #[arg(long, env = "CHAT_RATE", default_value_t = 5.0)]
+    #[arg(long, env = "CHAT_RATE", default_value_t = Config::default().rate)]
     pub rate: f64,
     /// Lines a connection may send at once before the rate applies.
-    #[arg(long, env = "CHAT_BURST", default_value_t = 20)]
+    #[arg(long, env = "CHAT_BURST", default_value_t = Config::default().burst)]
     pub burst: u32,
     /// Rooms larger than this get no join and leave notices.
-    #[arg(long, env = "CHAT_ANNOUNCE_LIMIT", default_value_t = 100)]
+    #[arg(long, env = "CHAT_ANNOUNCE_LIMIT", default_value_t = Config::default().announce_limit)]
     pub announce_limit: usize,
     /// Seconds without a frame before the server pings a client; 0 turns pings off.
-    #[arg(long, env = "CHAT_PING_INTERVAL", default_value_t = 15.0, value_parser = seconds)]
+    #[arg(long, env = "CHAT_PING_INTERVAL", default_value_t = Config::default().ping_interval.as_secs_f64(), value_parser = seconds)]
     pub ping_interval: f64,
     /// Seconds a pinged client has to send any frame before it is disconnected.
-    #[arg(long, env = "CHAT_PING_TIMEOUT", default_value_t = 15.0, value_parser = seconds)]
+    #[arg(long, env = "CHAT_PING_TIMEOUT", default_value_t = Config::default().ping_timeout.as_secs_f64(), value_parser = seconds)]
     pub ping_timeout: f64,
     /// Connections accepted at most; further upgrades get HTTP 503.
-    #[arg(long, env = "CHAT_MAX_CONNECTIONS", default_value_t = 10_000)]
+    #[arg(long, env = "CHAT_MAX_CONNECTIONS", default_value_t = Config::default().max_connections)]
     pub max_connections: usize,
     /// Bytes queued for one client before it counts as too slow and is disconnected.
     #[arg(long, env = "CHAT_OUTBOUND_QUEUE_BYTES", default_value_t = 1 << 20)]
@@ -52,13 +46,6 @@ pub struct Args {
     /// Origins allowed to open the chat from a browser, comma-separated; empty allows all.
     #[arg(long, env = "CHAT_ALLOWED_ORIGINS", value_delimiter = ',')]
     pub allowed_origins: Vec<String>,
-}
-
-/// What else a server binary can do.
-#[derive(Clone, Debug, clap::Subcommand)]
-pub enum Command {
-    /// Chat from this terminal: `connect [URL] [--name NAME] [--room ROOM]`.
-    Connect(chat_client::ConnectArgs),
 }
 
 fn seconds(s: &str) -> Result<f64, String> {
@@ -96,6 +83,13 @@ impl Args {
         if !self.rate.is_finite() || self.rate < 0.0 {
             return Err(format!("--rate must be 0 or more, got {}", self.rate));
         }
+        let defaults = Config::default();
+        if self.max_message_bytes > defaults.max_frame_bytes {
+            return Err(format!(
+                "--max-message-bytes must be at most {} (the WebSocket frame limit), got {}",
+                defaults.max_frame_bytes, self.max_message_bytes
+            ));
+        }
         let chat = Config {
             history: self.history,
             max_message_bytes: self.max_message_bytes,
@@ -105,7 +99,7 @@ impl Args {
             ping_interval: Duration::from_secs_f64(self.ping_interval),
             ping_timeout: Duration::from_secs_f64(self.ping_timeout),
             max_connections: self.max_connections,
-            ..Config::default()
+            ..defaults
         };
         Ok(Settings {
             listen: SocketAddr::new(self.host, port),
@@ -152,6 +146,11 @@ mod tests {
         assert_eq!(s.allowed_origins, ["http://a", "http://b"]);
         assert_eq!(s.chat.rate, 0.0);
         assert!(Args::try_parse_from(["chat", "--ping-timeout", "-1"]).is_err());
+        let too_long = Args::try_parse_from(["chat", "--max-message-bytes", "65537"]).unwrap();
+        let err = too_long.settings().unwrap_err();
+        assert!(err.contains("at most 65536"), "{err}");
+        let longest = Args::try_parse_from(["chat", "--max-message-bytes", "65536"]).unwrap();
+        assert_eq!(longest.settings().unwrap().chat.max_message_bytes, 65536);
         assert!(Args::try_parse_from(["chat", "--port", "70000"]).is_err());
     }
 }
