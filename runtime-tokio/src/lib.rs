@@ -12,7 +12,21 @@ use tokio::net::{TcpListener, TcpStream};
 
 /// A multi-threaded tokio runtime.
 #[derive(Clone, Debug)]
-pub struct Tokio(Arc<tokio::runtime::Runtime>);
+pub struct Tokio(Arc<Owner>);
+
+/// The runtime itself. The server's tasks hold clones of [`Tokio`], so the last one may
+/// be dropped on one of the runtime's own workers, where a blocking shutdown panics; so it
+/// shuts down in the background, whoever drops it.
+#[derive(Debug)]
+struct Owner(Option<tokio::runtime::Runtime>);
+
+impl Drop for Owner {
+    fn drop(&mut self) {
+        if let Some(rt) = self.0.take() {
+            rt.shutdown_background();
+        }
+    }
+}
 
 impl Tokio {
     /// A runtime with one worker per core.
@@ -20,7 +34,11 @@ impl Tokio {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()?;
-        Ok(Tokio(Arc::new(rt)))
+        Ok(Tokio(Arc::new(Owner(Some(rt)))))
+    }
+
+    fn rt(&self) -> &tokio::runtime::Runtime {
+        self.0 .0.as_ref().expect("taken only when dropped")
     }
 }
 
@@ -29,11 +47,11 @@ impl Runtime for Tokio {
     type Listener = TcpListener;
 
     fn block_on<F: Future>(&self, future: F) -> F::Output {
-        self.0.block_on(future)
+        self.rt().block_on(future)
     }
 
     fn spawn<F: Future<Output = ()> + Send + 'static>(&self, future: F) {
-        self.0.spawn(future);
+        self.rt().spawn(future);
     }
 
     fn sleep_until(&self, deadline: Instant) -> impl Future<Output = ()> + Send {
@@ -42,7 +60,7 @@ impl Runtime for Tokio {
 
     fn listener(&self, socket: std::net::TcpListener) -> io::Result<TcpListener> {
         // Registering with the reactor needs the runtime's context.
-        let _context = self.0.enter();
+        let _context = self.rt().enter();
         TcpListener::from_std(socket)
     }
 

@@ -1,6 +1,10 @@
-//! Loopback harness: start a server process of one runtime, talk to it with real clients.
+//! Loopback harness: start a server of one runtime (a process on the real clock, or in this
+//! process on a virtual clock), talk to it with real clients.
+// Each test file uses its own part of the harness.
 #![allow(dead_code)]
 
+use chat_server::Runtime;
+use chat_tests::virtual_time::{Virtual, VirtualClock};
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -101,18 +105,6 @@ impl Server {
         }
     }
 
-    pub fn connect(&self) -> Client {
-        Client::connect(self.addr, "", false)
-    }
-
-    pub fn connect_as(&self, query: &str) -> Client {
-        Client::connect(self.addr, query, false)
-    }
-
-    pub fn connect_json(&self, query: &str) -> Client {
-        Client::connect(self.addr, query, true)
-    }
-
     /// Sends SIGTERM and waits for the exit status.
     pub fn terminate(&mut self) -> ExitStatus {
         let status = Command::new("kill")
@@ -132,10 +124,27 @@ impl Server {
             thread::sleep(Duration::from_millis(20));
         }
     }
+}
+
+/// What every test server offers: its address, WebSocket clients and plain HTTP to it.
+pub trait Serving {
+    fn addr(&self) -> SocketAddr;
+
+    fn connect(&self) -> Client {
+        Client::connect(self.addr(), "", false)
+    }
+
+    fn connect_as(&self, query: &str) -> Client {
+        Client::connect(self.addr(), query, false)
+    }
+
+    fn connect_json(&self, query: &str) -> Client {
+        Client::connect(self.addr(), query, true)
+    }
 
     /// Plain HTTP: sends `request` as is, returns the status code and body.
-    pub fn http(&self, request: &str) -> (u16, String) {
-        let mut stream = TcpStream::connect(self.addr).expect("connect");
+    fn http(&self, request: &str) -> (u16, String) {
+        let mut stream = TcpStream::connect(self.addr()).expect("connect");
         stream.set_read_timeout(Some(PATIENCE)).unwrap();
         stream.write_all(request.as_bytes()).expect("send request");
         let mut response = Vec::new();
@@ -153,16 +162,38 @@ impl Server {
         (status, body)
     }
 
-    pub fn get(&self, path: &str) -> (u16, String) {
+    fn get(&self, path: &str) -> (u16, String) {
         self.http(&format!("GET {path} HTTP/1.1\r\nHost: test\r\n\r\n"))
     }
 
     /// The value of one series in `/metrics`.
-    pub fn metric(&self, series: &str) -> u64 {
+    fn metric(&self, series: &str) -> u64 {
         let (_, body) = self.get("/metrics");
         body.lines()
             .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
             .unwrap_or_else(|| panic!("no {series} in {body}"))
+    }
+
+    /// Waits (bounded, in real time) until a gauge in `/metrics` reads `value`.
+    fn wait_for_metric(&self, series: &str, value: u64) {
+        let deadline = Instant::now() + Duration::from_secs(8);
+        loop {
+            let now = self.metric(series);
+            if now == value {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{series} stayed at {now}, expected {value}"
+            );
+            thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+impl Serving for Server {
+    fn addr(&self) -> SocketAddr {
+        self.addr
     }
 }
 
@@ -170,6 +201,88 @@ impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// A server in this process, on a [`VirtualClock`]: its timeouts fire when the test
+/// [`advance`](Self::advance)s the clock, not before. Shut down and joined when dropped.
+pub struct InProcess {
+    pub addr: SocketAddr,
+    pub clock: VirtualClock,
+    stop: Option<async_channel::Sender<()>>,
+    thread: Option<thread::JoinHandle<std::io::Result<()>>>,
+}
+
+impl InProcess {
+    /// Starts `rt`'s server with these flags (and `--host 127.0.0.1 --port 0`).
+    pub fn start(rt: Rt, flags: &[&str]) -> InProcess {
+        match rt {
+            Rt::Tokio => Self::start_on(chat_tokio::Tokio::new().expect("tokio"), flags),
+            Rt::AsyncStd => Self::start_on(chat_async_std::AsyncStd, flags),
+            Rt::Smol => Self::start_on(chat_smol::Smol::new(), flags),
+        }
+    }
+
+    fn start_on<R: Runtime>(inner: R, flags: &[&str]) -> InProcess {
+        use clap::Parser;
+        let args = ["serve", "--host", "127.0.0.1", "--port", "0"];
+        let args = chat_server::Args::try_parse_from(args.iter().chain(flags)).expect("flags");
+        let settings = args.settings().expect("settings");
+        let socket = chat_server::runtime::listen(settings.listen).expect("bind");
+        let addr = socket.local_addr().expect("bound address");
+        let clock = VirtualClock::new();
+        let rt = Virtual::new(inner, clock.clone());
+        let (stop, stopped) = async_channel::bounded::<()>(1);
+        let thread = thread::spawn(move || {
+            let shutdown = async move {
+                let _ = stopped.recv().await;
+            };
+            rt.block_on(chat_server::serve_on(
+                rt.clone(),
+                socket,
+                settings,
+                shutdown,
+            ))
+        });
+        InProcess {
+            addr,
+            clock,
+            stop: Some(stop),
+            thread: Some(thread),
+        }
+    }
+
+    pub fn advance(&self, by: Duration) {
+        self.clock.advance(by);
+    }
+
+    /// The virtual time now plus `by`: where a timeout armed now will fall.
+    pub fn after(&self, by: Duration) -> Instant {
+        self.clock.now().at + by
+    }
+}
+
+impl Serving for InProcess {
+    fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+}
+
+impl Drop for InProcess {
+    fn drop(&mut self) {
+        drop(self.stop.take());
+        let Some(thread) = self.thread.take() else {
+            return;
+        };
+        // Past every grace period, so that shutdown cannot wait on a client still connected.
+        let deadline = Instant::now() + PATIENCE;
+        while !thread.is_finished() && Instant::now() < deadline {
+            self.clock.advance(Duration::from_secs(1));
+            thread::sleep(Duration::from_millis(5));
+        }
+        if thread.is_finished() && !thread::panicking() {
+            thread.join().expect("server thread").expect("server ran");
+        }
     }
 }
 
@@ -283,7 +396,8 @@ impl Client {
             .to_string()
     }
 
-    /// Expects the server to close with `code`.
+    /// Reads past lines and pings to the server's close frame; returns its code. Panics if
+    /// the connection ends without one.
     pub fn expect_close(&mut self) -> u16 {
         loop {
             match self.next() {
