@@ -193,3 +193,121 @@ impl Hub {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::outbox::{Batch, End};
+    use chat_core::Config;
+    use std::collections::VecDeque;
+    use std::time::Duration;
+
+    fn at(start: Instant, secs: u64) -> Now {
+        Now::new(start + Duration::from_secs(secs), 1_700_000_000_000)
+    }
+
+    fn named(name: &str) -> Join<'_> {
+        Join {
+            name: Some(name),
+            ..Join::default()
+        }
+    }
+
+    /// Everything queued in an outbox, and what came with it.
+    fn take_all(outbox: &Outbox) -> (Vec<String>, Batch) {
+        let mut lines = VecDeque::new();
+        let batch = outbox.take(&mut lines, usize::MAX, Waker::noop());
+        (lines.iter().map(|p| p.to_string()).collect(), batch)
+    }
+
+    #[test]
+    fn every_outbox_gets_its_lines_in_the_order_the_core_emitted_them() {
+        let (hub, _timer) = Hub::new(Chat::new(Config::default()), 1 << 20);
+        let start = Instant::now();
+        let (a, a_out) = hub.join(named("a"), at(start, 0)).unwrap();
+        let (_, b_out) = hub.join(named("b"), at(start, 0)).unwrap();
+        hub.text(a, "one\ntwo", at(start, 1));
+        hub.text(a, "/me waves", at(start, 1));
+        let (a_lines, _) = take_all(&a_out);
+        let (b_lines, _) = take_all(&b_out);
+        assert_eq!(
+            a_lines,
+            [
+                "You are connected! There are 1 users here.",
+                "* you are a in #main",
+                "* b joined",
+                "[a]: one",
+                "[a]: two",
+                "* a waves"
+            ]
+        );
+        assert_eq!(b_lines[2..], a_lines[3..]);
+        assert_eq!(hub.snapshot().connections, 2);
+    }
+
+    #[test]
+    fn a_reader_that_overflows_its_queue_is_dropped_and_the_room_hears_it_leave() {
+        let config = Config {
+            rate: 0.0,
+            ..Config::default()
+        };
+        let (hub, _timer) = Hub::new(Chat::new(config), 200);
+        let start = Instant::now();
+        let (a, a_out) = hub.join(named("a"), at(start, 0)).unwrap();
+        let (_, slow_out) = hub.join(named("slow"), at(start, 0)).unwrap();
+        take_all(&a_out);
+        // The slow reader's greeting and welcome (65 bytes) are still queued; with three
+        // lines of 45 bytes that is 200, the limit; the fourth overflows it.
+        // The sender reads as it goes.
+        let line = "x".repeat(40);
+        let mut a_lines = Vec::new();
+        for _ in 0..5 {
+            hub.text(a, &line, at(start, 1));
+            a_lines.extend(take_all(&a_out).0);
+        }
+        let (lines, batch) = take_all(&slow_out);
+        assert!(lines.is_empty(), "{lines:?}");
+        assert_eq!(batch.end, Some(End::Slow));
+        let said = format!("[a]: {line}");
+        assert_eq!(a_lines, [&*said, &said, &said, &said, "* slow left", &said]);
+        let snapshot = hub.snapshot();
+        assert_eq!((snapshot.connections, snapshot.stats.dropped_slow), (1, 1));
+        // The hub forgot its outbox: nothing more reaches it.
+        hub.text(a, "after", at(start, 1));
+        assert!(take_all(&slow_out).0.is_empty());
+    }
+
+    #[test]
+    fn the_timer_hears_of_earlier_deadlines_only_and_timeouts_ping() {
+        let (hub, timer) = Hub::new(Chat::new(Config::default()), 1 << 20);
+        let start = Instant::now();
+        let (_, a_out) = hub.join(named("a"), at(start, 0)).unwrap();
+        assert!(
+            timer.try_recv().is_ok(),
+            "a first deadline: the timer must look"
+        );
+        let (_, b_out) = hub.join(named("b"), at(start, 1)).unwrap();
+        assert!(
+            timer.try_recv().is_err(),
+            "a later deadline changes nothing"
+        );
+        take_all(&a_out);
+        take_all(&b_out);
+
+        // Not due yet: nothing happens, and the next deadline is a's ping.
+        let ping_a = start + Duration::from_secs(15);
+        assert_eq!(hub.timeout(ping_a - Duration::from_millis(1)), Some(ping_a));
+        assert!(!take_all(&a_out).1.ping);
+        // Due: a is pinged; next come b's ping and a's ping timeout.
+        assert_eq!(hub.timeout(ping_a), Some(start + Duration::from_secs(16)));
+        assert!(take_all(&a_out).1.ping);
+        assert!(!take_all(&b_out).1.ping);
+
+        hub.shutdown();
+        assert!(timer.is_closed(), "shutdown ends the timer task");
+        assert_eq!(
+            take_all(&a_out).1.end,
+            Some(End::Close(chat_core::CloseReason::Shutdown))
+        );
+    }
+}

@@ -174,3 +174,136 @@ impl Outbox {
         batch
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicUsize;
+    use std::sync::Arc;
+    use std::task::Wake;
+
+    /// A waker that counts how often it was woken.
+    #[derive(Default)]
+    struct Count(AtomicUsize);
+
+    impl Wake for Count {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    fn counter() -> (Arc<Count>, Waker) {
+        let count = Arc::new(Count::default());
+        (count.clone(), Waker::from(count))
+    }
+
+    fn woken(count: &Count) -> usize {
+        count.0.load(Ordering::SeqCst)
+    }
+
+    fn line(text: &str) -> Payload {
+        Payload::from(text.to_string())
+    }
+
+    fn wake_all(wakers: impl IntoIterator<Item = Option<Waker>>) {
+        wakers.into_iter().flatten().for_each(Waker::wake);
+    }
+
+    fn take(outbox: &Outbox, max_bytes: usize) -> (Vec<String>, Batch) {
+        let mut into = VecDeque::new();
+        let batch = outbox.take(&mut into, max_bytes, Waker::noop());
+        (into.iter().map(|p| p.to_string()).collect(), batch)
+    }
+
+    #[test]
+    fn lines_come_out_in_order_in_bursts_of_at_most_max_bytes_but_at_least_one() {
+        let outbox = Outbox::new(1000);
+        for text in ["aaaa", "bbbb", "cccccccccc", "dd"] {
+            assert!(matches!(outbox.push(line(text)), Pushed::Wake(None)));
+        }
+        assert_eq!(take(&outbox, 8).0, ["aaaa", "bbbb"]);
+        // A line larger than the burst still goes, alone.
+        assert_eq!(take(&outbox, 8).0, ["cccccccccc"]);
+        let (rest, batch) = take(&outbox, 8);
+        assert_eq!(rest, ["dd"]);
+        assert!(!batch.ping && batch.end.is_none());
+        assert_eq!(outbox.state().bytes, 0);
+    }
+
+    #[test]
+    fn an_idle_driver_is_woken_once_by_the_next_push_or_ping() {
+        let outbox = Outbox::new(1000);
+        let (count, waker) = counter();
+        let mut into = VecDeque::new();
+        let batch = outbox.take(&mut into, 100, &waker);
+        assert!(into.is_empty() && !batch.ping && batch.end.is_none());
+        let Pushed::Wake(w) = outbox.push(line("x")) else {
+            panic!("no overflow")
+        };
+        wake_all([w]);
+        assert_eq!(woken(&count), 1);
+        // The waker was handed out once; a second push finds none until the next take.
+        assert!(matches!(outbox.push(line("y")), Pushed::Wake(None)));
+        let (lines, _) = take(&outbox, 100);
+        assert_eq!(lines, ["x", "y"]);
+        outbox.take(&mut into, 100, &waker);
+        wake_all([outbox.ping()]);
+        assert_eq!(woken(&count), 2);
+        assert!(take(&outbox, 100).1.ping, "the ping is handed over");
+        assert!(!take(&outbox, 100).1.ping, "once");
+    }
+
+    #[test]
+    fn overflow_drops_the_queue_ends_the_connection_and_wakes_both_wakers() {
+        let outbox = Outbox::new(10);
+        let (idle, idle_waker) = counter();
+        let (task, task_waker) = counter();
+        assert_eq!(outbox.ending(&task_waker), Ending::No);
+        assert!(matches!(outbox.push(line("123456")), Pushed::Wake(None)));
+        assert_eq!(
+            take(&outbox, 100).0,
+            ["123456"],
+            "taken bytes no longer count"
+        );
+        assert!(matches!(
+            outbox.push(line("1234567890")),
+            Pushed::Wake(None)
+        ));
+        assert_eq!(take(&outbox, 100).0, ["1234567890"]);
+        // The driver waits for more; the next line is one byte too many.
+        outbox.take(&mut VecDeque::new(), 100, &idle_waker);
+        let Pushed::Overflow(wakers) = outbox.push(line("12345678901")) else {
+            panic!("11 bytes are over 10")
+        };
+        wake_all(wakers);
+        assert_eq!((woken(&idle), woken(&task)), (1, 1));
+        assert_eq!(outbox.ending(&task_waker), Ending::Dropped);
+        let (lines, batch) = take(&outbox, 100);
+        assert!(lines.is_empty(), "queued lines go with it: {lines:?}");
+        assert_eq!(batch.end, Some(End::Slow));
+        // Nothing more is queued, and a later close does not revive it.
+        assert!(matches!(outbox.push(line("z")), Pushed::Wake(None)));
+        wake_all(outbox.close(CloseReason::Shutdown));
+        assert_eq!(take(&outbox, 100).1.end, Some(End::Slow));
+        assert_eq!(outbox.ending(&task_waker), Ending::Dropped);
+    }
+
+    #[test]
+    fn a_close_comes_after_every_line_queued_before_it() {
+        let outbox = Outbox::new(1000);
+        let (task, task_waker) = counter();
+        assert_eq!(outbox.ending(&task_waker), Ending::No);
+        let _ = outbox.push(line("one"));
+        let _ = outbox.push(line("two"));
+        wake_all(outbox.close(CloseReason::Quit));
+        assert_eq!(woken(&task), 1, "a driver blocked elsewhere hears of it");
+        assert_eq!(outbox.ending(&task_waker), Ending::Closing);
+        assert!(matches!(outbox.push(line("late")), Pushed::Wake(None)));
+        let (first, batch) = take(&outbox, 3);
+        assert_eq!(first, ["one"]);
+        assert_eq!(batch.end, None, "not before the lines");
+        let (rest, batch) = take(&outbox, 3);
+        assert_eq!(rest, ["two"]);
+        assert_eq!(batch.end, Some(End::Close(CloseReason::Quit)));
+    }
+}

@@ -31,6 +31,19 @@ pub(crate) struct Server {
 }
 
 impl Server {
+    pub(crate) fn new(
+        hub: Arc<Hub>,
+        allowed_origins: Vec<String>,
+        websocket: WebSocketConfig,
+    ) -> Self {
+        Server {
+            hub,
+            allowed_origins,
+            websocket,
+            websockets: AtomicUsize::new(0),
+        }
+    }
+
     /// A handshake's `Origin` passes when no list is set, when it is listed, or when it is
     /// absent (only browsers send it, and the list exists to stop other sites' pages).
     pub(crate) fn origin_allowed(&self, origin: Option<&str>) -> bool {
@@ -68,12 +81,11 @@ pub async fn serve_on<R: Runtime>(
     tracing::info!("listening on {}", rt.local_addr(&listener)?);
     let websocket = connection::websocket_config(settings.chat.max_frame_bytes);
     let (hub, timer_changed) = Hub::new(Chat::new(settings.chat), settings.outbound_queue_bytes);
-    let server = Arc::new(Server {
-        hub: hub.clone(),
-        allowed_origins: settings.allowed_origins,
+    let server = Arc::new(Server::new(
+        hub.clone(),
+        settings.allowed_origins,
         websocket,
-        websockets: AtomicUsize::new(0),
-    });
+    ));
     rt.spawn(timer::run(rt.clone(), hub.clone(), timer_changed));
 
     // Every connection task holds a sender; when the last one is dropped, `all_ended`

@@ -72,30 +72,9 @@ pub(crate) async fn run<R: Runtime, S>(rt: R, server: Arc<Server>, upgraded: Upg
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let Upgraded { id, outbox, ws } = upgraded;
     server.websockets.fetch_add(1, Ordering::Relaxed);
-    // The first poll must read: the client may have sent frames with its handshake.
-    let read_signal = Arc::new(ReadSignal {
-        ready: AtomicBool::new(true),
-        outbox: outbox.clone(),
-    });
-    let mut driver = Driver {
-        rt: &rt,
-        id,
-        read_waker: Waker::from(read_signal.clone()),
-        read_signal,
-        server: &server,
-        outbox,
-        ws,
-        sending: VecDeque::new(),
-        reading: true,
-        client_closed: false,
-        ping: false,
-        unflushed: false,
-        end: None,
-        close_sent: false,
-        closing: false,
-    };
+    let id = upgraded.id;
+    let mut driver = Driver::new(&rt, &server, upgraded);
     let outcome = future::poll_fn(|cx| driver.poll(cx)).await;
     if let Outcome::Closing | Outcome::Closed = outcome {
         // Deliver the rest and the close frame, then give the client a moment to answer it;
@@ -163,7 +142,33 @@ struct Driver<'a, R, S> {
     closing: bool,
 }
 
-impl<R: Runtime, S: AsyncRead + AsyncWrite + Unpin> Driver<'_, R, S> {
+impl<'a, R: Runtime, S: AsyncRead + AsyncWrite + Unpin> Driver<'a, R, S> {
+    fn new(rt: &'a R, server: &'a Server, upgraded: Upgraded<S>) -> Self {
+        let Upgraded { id, outbox, ws } = upgraded;
+        // The first poll must read: the client may have sent frames with its handshake.
+        let read_signal = Arc::new(ReadSignal {
+            ready: AtomicBool::new(true),
+            outbox: outbox.clone(),
+        });
+        Driver {
+            rt,
+            id,
+            read_waker: Waker::from(read_signal.clone()),
+            read_signal,
+            server,
+            outbox,
+            ws,
+            sending: VecDeque::new(),
+            reading: true,
+            client_closed: false,
+            ping: false,
+            unflushed: false,
+            end: None,
+            close_sent: false,
+            closing: false,
+        }
+    }
+
     fn poll(&mut self, cx: &mut Context<'_>) -> Poll<Outcome> {
         // First whether the chat has ended the connection: a driver blocked on a client that
         // does not read learns it here, not from its write path.
@@ -326,3 +331,6 @@ impl<R: Runtime, S: AsyncRead + AsyncWrite + Unpin> Driver<'_, R, S> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

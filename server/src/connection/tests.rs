@@ -1,0 +1,142 @@
+//! The driver polled by hand over an in-memory socket: what it reads and writes, and when.
+
+use super::*;
+use crate::hub::Hub;
+use async_tungstenite::tungstenite::protocol::Role;
+use chat_core::{Chat, Config, Join, Now};
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Mutex;
+use std::time::Instant;
+
+/// Only the clock is used: the driver is polled by hand.
+#[derive(Clone)]
+struct Clock(Instant);
+
+impl Runtime for Clock {
+    type Stream = Socket;
+    type Listener = ();
+    fn block_on<F: Future>(&self, future: F) -> F::Output {
+        future::block_on(future)
+    }
+    fn spawn<F: Future<Output = ()> + Send + 'static>(&self, _: F) {
+        unreachable!("the driver spawns nothing")
+    }
+    fn now(&self) -> Now {
+        Now::new(self.0, 0)
+    }
+    async fn sleep_until(&self, _: Instant) {
+        future::pending().await
+    }
+    fn listener(&self, _: std::net::TcpListener) -> io::Result<()> {
+        unreachable!("no listener")
+    }
+    fn local_addr(&self, _: &()) -> io::Result<SocketAddr> {
+        unreachable!("no listener")
+    }
+    async fn accept(&self, _: &()) -> io::Result<(Socket, SocketAddr)> {
+        unreachable!("no listener")
+    }
+}
+
+/// A client socket that always takes what is written, and whose every write makes the
+/// outbox fuller (as a busy room would): a driver without a write budget never stops
+/// writing. After a few writes the client's own frame arrives.
+struct Socket {
+    state: Arc<Mutex<SocketState>>,
+    outbox: Arc<Outbox>,
+}
+
+#[derive(Default)]
+struct SocketState {
+    incoming: Vec<u8>,
+    reader: Option<Waker>,
+    writes: usize,
+}
+
+/// A masked text frame `hello` (mask 0: the payload is as is).
+const HELLO: [u8; 11] = [0x81, 0x85, 0, 0, 0, 0, b'h', b'e', b'l', b'l', b'o'];
+
+impl AsyncRead for Socket {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        let mut s = self.state.lock().unwrap();
+        if s.incoming.is_empty() {
+            s.reader = Some(cx.waker().clone());
+            return Poll::Pending;
+        }
+        let n = buf.len().min(s.incoming.len());
+        buf[..n].copy_from_slice(&s.incoming[..n]);
+        s.incoming.drain(..n);
+        Poll::Ready(Ok(n))
+    }
+}
+
+impl AsyncWrite for Socket {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let reader = {
+            let mut s = self.state.lock().unwrap();
+            s.writes += 1;
+            assert!(
+                s.writes < 10_000,
+                "the driver never stopped writing to read"
+            );
+            if s.writes == 3 {
+                s.incoming.extend_from_slice(&HELLO);
+                s.reader.take()
+            } else {
+                None
+            }
+        };
+        if let Some(reader) = reader {
+            reader.wake();
+        }
+        let _ = self.outbox.push(Payload::from("[other]: more".to_string()));
+        Poll::Ready(Ok(buf.len()))
+    }
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+    fn poll_close(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+}
+
+#[test]
+fn a_connection_flooded_with_output_still_gets_its_reads_served() {
+    let config = Config::default();
+    let websocket = websocket_config(config.max_frame_bytes);
+    let (hub, _timer) = Hub::new(Chat::new(config), usize::MAX);
+    let server = Server::new(hub.clone(), Vec::new(), websocket);
+    let rt = Clock(Instant::now());
+    let (id, outbox) = hub.join(Join::default(), rt.now()).unwrap();
+    let state = Arc::new(Mutex::new(SocketState::default()));
+    let socket = Socket {
+        state: state.clone(),
+        outbox: outbox.clone(),
+    };
+    let ws = future::block_on(WebSocketStream::from_raw_socket(
+        socket,
+        Role::Server,
+        Some(websocket),
+    ));
+    let mut driver = Driver::new(&rt, &server, Upgraded { id, outbox, ws });
+    let mut cx = Context::from_waker(Waker::noop());
+    for _ in 0..10 {
+        assert!(driver.poll(&mut cx).is_pending(), "the connection goes on");
+        if hub.snapshot().stats.frames_in == 1 {
+            let writes = state.lock().unwrap().writes;
+            assert!(writes < 100, "read after {writes} writes");
+            return;
+        }
+    }
+    panic!("the client's frame was never read");
+}
