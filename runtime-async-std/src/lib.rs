@@ -1,25 +1,23 @@
-//! The chat server on async-std: the [`Runtime`] seam, and nothing else.
+//! The chat server on async-std: the [`Runtime`](chat_server::Runtime) seam, and nothing
+//! else.
 //!
 //! async-std is discontinued upstream in favour of smol; this adapter stays for those who
-//! run it. async-std's streams are futures-io streams already, so they go straight into the
-//! shared server code.
+//! run it. async-std runs on async-io, smol's reactor, so its sockets and timers are the
+//! ones chat-smol's [`async_io`](chat_smol::async_io) half provides; what is async-std's
+//! own here is the executor.
 
-use async_std::net::{TcpListener, TcpStream};
-use chat_server::Runtime;
+use chat_smol::async_io::{Executor, OnAsyncIo};
 use std::future::Future;
-use std::io;
-use std::net::SocketAddr;
 use std::process::ExitCode;
-use std::time::Instant;
 
-/// async-std's global runtime.
+/// async-std: its global executor, with async-io's sockets and timers.
+pub type AsyncStd = OnAsyncIo<GlobalExecutor>;
+
+/// async-std's global executor.
 #[derive(Clone, Copy, Debug, Default)]
-pub struct AsyncStd;
+pub struct GlobalExecutor;
 
-impl Runtime for AsyncStd {
-    type Stream = TcpStream;
-    type Listener = TcpListener;
-
+impl Executor for GlobalExecutor {
     fn block_on<F: Future>(&self, future: F) -> F::Output {
         async_std::task::block_on(future)
     }
@@ -28,27 +26,9 @@ impl Runtime for AsyncStd {
         // Dropping the handle detaches the task.
         drop(async_std::task::spawn(future));
     }
-
-    fn sleep_until(&self, deadline: Instant) -> impl Future<Output = ()> + Send {
-        async_std::task::sleep(deadline.saturating_duration_since(Instant::now()))
-    }
-
-    fn listener(&self, socket: std::net::TcpListener) -> io::Result<TcpListener> {
-        Ok(TcpListener::from(socket))
-    }
-
-    fn local_addr(&self, listener: &TcpListener) -> io::Result<SocketAddr> {
-        listener.local_addr()
-    }
-
-    async fn accept(&self, listener: &TcpListener) -> io::Result<(TcpStream, SocketAddr)> {
-        let (stream, peer) = listener.accept().await?;
-        stream.set_nodelay(true)?;
-        Ok((stream, peer))
-    }
 }
 
 /// The `chat-async-std` program.
 pub fn main() -> ExitCode {
-    chat_cli::main(AsyncStd)
+    chat_cli::main(AsyncStd::default())
 }

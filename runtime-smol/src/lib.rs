@@ -1,39 +1,24 @@
-//! The chat server on smol: the [`Runtime`] seam, and nothing else.
+//! The chat server on smol: the [`Runtime`](chat_server::Runtime) seam, and nothing else.
 //!
 //! smol's streams are futures-io streams, so they go straight into the shared server code.
-//! One executor is run by one thread per core.
+//! One executor is run by one thread per core. The async-io half of the seam
+//! ([`async_io`]) serves chat-async-std too.
 
-use chat_server::Runtime;
-use smol::net::{TcpListener, TcpStream};
-use smol::Executor;
+pub mod async_io;
+
+use async_io::{Executor, OnAsyncIo};
 use std::future::Future;
-use std::io;
-use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Instant;
+
+/// smol: its executor on one thread per core, with async-io's sockets and timers.
+pub type Smol = OnAsyncIo<Threads>;
 
 /// A smol executor shared by one thread per core.
-#[derive(Clone, Debug)]
-pub struct Smol(Arc<Executor<'static>>);
+#[derive(Clone, Debug, Default)]
+pub struct Threads(Arc<smol::Executor<'static>>);
 
-impl Smol {
-    /// An executor with no threads yet; [`Runtime::block_on`] starts them.
-    pub fn new() -> Self {
-        Smol(Arc::new(Executor::new()))
-    }
-}
-
-impl Default for Smol {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl Runtime for Smol {
-    type Stream = TcpStream;
-    type Listener = TcpListener;
-
+impl Executor for Threads {
     fn block_on<F: Future>(&self, future: F) -> F::Output {
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
         let (stop, stopped) = smol::channel::unbounded::<()>();
@@ -55,27 +40,9 @@ impl Runtime for Smol {
     fn spawn<F: Future<Output = ()> + Send + 'static>(&self, future: F) {
         self.0.spawn(future).detach();
     }
-
-    async fn sleep_until(&self, deadline: Instant) {
-        smol::Timer::at(deadline).await;
-    }
-
-    fn listener(&self, socket: std::net::TcpListener) -> io::Result<TcpListener> {
-        TcpListener::try_from(socket)
-    }
-
-    fn local_addr(&self, listener: &TcpListener) -> io::Result<SocketAddr> {
-        listener.local_addr()
-    }
-
-    async fn accept(&self, listener: &TcpListener) -> io::Result<(TcpStream, SocketAddr)> {
-        let (stream, peer) = listener.accept().await?;
-        stream.set_nodelay(true)?;
-        Ok((stream, peer))
-    }
 }
 
 /// The `chat-smol` program.
 pub fn main() -> ExitCode {
-    chat_cli::main(Smol::new())
+    chat_cli::main(Smol::default())
 }

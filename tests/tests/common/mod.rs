@@ -218,8 +218,8 @@ impl InProcess {
     pub fn start(rt: Rt, flags: &[&str]) -> InProcess {
         match rt {
             Rt::Tokio => Self::start_on(chat_tokio::Tokio::new().expect("tokio"), flags),
-            Rt::AsyncStd => Self::start_on(chat_async_std::AsyncStd, flags),
-            Rt::Smol => Self::start_on(chat_smol::Smol::new(), flags),
+            Rt::AsyncStd => Self::start_on(chat_async_std::AsyncStd::default(), flags),
+            Rt::Smol => Self::start_on(chat_smol::Smol::default(), flags),
         }
     }
 
