@@ -16,6 +16,8 @@ use crate::stats::Stats;
 use crate::text;
 use crate::time::Now;
 use crate::user::User;
+use indexmap::IndexMap;
+use rustc_hash::FxBuildHasher;
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use std::time::Instant;
@@ -40,8 +42,9 @@ use std::time::Instant;
 #[derive(Debug)]
 pub struct Chat {
     config: Config,
-    /// Connected users by id (ids only grow, so this is also the order they joined in).
-    users: BTreeMap<ConnId, User>,
+    /// Connected users by id. An `IndexMap` with a fixed hasher: a lookup per input costs a
+    /// hash, not a tree walk, and its order depends on nothing but the inputs.
+    users: IndexMap<ConnId, User, FxBuildHasher>,
     /// Every user's name by its case-insensitive key: uniqueness and `/whisper` lookup.
     names: BTreeMap<Box<str>, ConnId>,
     /// Rooms by name; `/rooms` walks them in name order.
@@ -64,7 +67,7 @@ impl Chat {
         rooms.insert(main.clone(), Room::new());
         Chat {
             config,
-            users: BTreeMap::new(),
+            users: IndexMap::default(),
             names: BTreeMap::new(),
             rooms,
             main,
@@ -245,7 +248,9 @@ impl Chat {
     /// Nobody hears anyone leave; `main` keeps its history, other rooms go.
     pub fn handle_shutdown(&mut self) {
         self.stopping = true;
-        for &id in self.users.keys() {
+        let mut ids: Vec<ConnId> = self.users.keys().copied().collect();
+        ids.sort_unstable();
+        for id in ids {
             self.outputs.push_back(Output::Close {
                 to: id,
                 reason: CloseReason::Shutdown,
@@ -305,7 +310,7 @@ impl Chat {
     /// Removes a user from its room, the name table and the user table.
     fn forget(&mut self, id: ConnId) {
         self.leave_room(id);
-        if let Some(user) = self.users.remove(&id) {
+        if let Some(user) = self.users.swap_remove(&id) {
             self.names.remove(&*name::key(&user.name));
         }
     }
