@@ -114,8 +114,11 @@ def run_once(server, scenario):
 def build(servers):
     """Builds our servers, chat-bench and the peers that are asked for."""
     run = lambda cmd, cwd=ROOT: subprocess.run(cmd, cwd=cwd, check=True)
+    # One `--bin` per binary: a single `--bin chat-bench` would build that binary alone, and
+    # leave the servers unbuilt on a fresh clone.
     run(["cargo", "build", "--release", "-p", "chat-tokio", "-p", "chat-async-std", "-p", "chat-smol",
-         "-p", "chat-benches", "--bin", "chat-bench"])
+         "-p", "chat-benches", "--bin", "chat-tokio", "--bin", "chat-async-std", "--bin", "chat-smol",
+         "--bin", "chat-bench"])
     if any(s in servers for s in ("peer-axum", "peer-tungstenite")):
         run(["cargo", "build", "--release", "--manifest-path", os.path.join(PEERS, "Cargo.toml")])
     if "peer-node-ws" in servers:
