@@ -13,7 +13,8 @@
 //! - `http`: reading a request head (httparse) and writing plain responses;
 //! - `connection`: the driver task of one WebSocket: frames in, bursts out;
 //! - `hub`: the shared `Chat` and the fan-out of its outputs into outboxes;
-//! - `outbox`: one connection's bounded outbound queue;
+//! - `outbox`: one connection's bounded outbound queue, on the primitives of `sync` (std's,
+//!   or loom's models of them, which check the outbox's every interleaving);
 //! - `metrics`: `/metrics` in the Prometheus text format;
 //! - [`settings`]: flags and environment variables;
 //! - [`runtime`]: the seam each runtime implements, the clock included.
@@ -31,6 +32,7 @@ pub mod runtime;
 pub mod server;
 pub mod settings;
 pub mod signal;
+mod sync;
 mod timer;
 
 pub use runtime::Runtime;

@@ -1,11 +1,10 @@
 //! One connection's outbound queue: what the hub has addressed to it and its writer has not
 //! taken yet, bounded in bytes.
 
+use crate::sync::{AtomicU8, AtomicWaker, Mutex, MutexGuard};
 use chat_core::{CloseReason, Payload};
-use futures_util::task::AtomicWaker;
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::Mutex;
+use std::sync::atomic::Ordering;
 use std::task::Waker;
 
 /// Lines, pings and a close for one connection, filled by the hub and emptied by the
@@ -106,7 +105,7 @@ impl Outbox {
         self.task.take()
     }
 
-    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+    fn state(&self) -> MutexGuard<'_, State> {
         // A panic while holding this lock leaves plain data behind; keep going with it.
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -175,7 +174,7 @@ impl Outbox {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(chat_loom)))]
 mod tests {
     use super::*;
     use std::sync::atomic::AtomicUsize;
@@ -305,5 +304,72 @@ mod tests {
         let (rest, batch) = take(&outbox, 3);
         assert_eq!(rest, ["two"]);
         assert_eq!(batch.end, Some(End::Close(CloseReason::Quit)));
+    }
+}
+
+/// Every interleaving of the hub ending a connection and its driver polling, checked by loom:
+/// the driver never misses the end, whether it sees it at once or is woken for it.
+#[cfg(all(test, chat_loom))]
+mod loom_model {
+    use super::*;
+    use loom::sync::atomic::AtomicBool;
+    use std::sync::Arc;
+    use std::task::Wake;
+
+    #[derive(Default)]
+    struct Flag(AtomicBool);
+
+    impl Wake for Flag {
+        fn wake(self: Arc<Self>) {
+            self.0.store(true, Ordering::SeqCst);
+        }
+    }
+
+    fn flag() -> (Arc<Flag>, Waker) {
+        let flag = Arc::new(Flag::default());
+        (flag.clone(), Waker::from(flag))
+    }
+
+    /// The hub does `end` while the driver polls once: checks `ending`, then takes.
+    fn the_driver_learns_of(end: fn(&Outbox)) {
+        loom::model(move || {
+            let outbox = loom::sync::Arc::new(Outbox::new(8));
+            let hub = {
+                let outbox = outbox.clone();
+                loom::thread::spawn(move || end(&outbox))
+            };
+            let (task, task_waker) = flag();
+            let (idle, idle_waker) = flag();
+            let ending = outbox.ending(&task_waker);
+            let mut lines = VecDeque::new();
+            let batch = outbox.take(&mut lines, usize::MAX, &idle_waker);
+            hub.join().unwrap();
+            let seen = ending != Ending::No || batch.end.is_some();
+            let woken = task.0.load(Ordering::SeqCst) || idle.0.load(Ordering::SeqCst);
+            assert!(seen || woken, "the end was lost: {ending:?} {batch:?}");
+        });
+    }
+
+    fn wake_all(wakers: impl IntoIterator<Item = Option<Waker>>) {
+        wakers.into_iter().flatten().for_each(Waker::wake);
+    }
+
+    #[test]
+    fn loom_a_close_is_never_lost() {
+        the_driver_learns_of(|outbox| {
+            if let Pushed::Wake(w) = outbox.push(Payload::from("line".to_string())) {
+                wake_all([w]);
+            }
+            wake_all(outbox.close(CloseReason::Quit));
+        });
+    }
+
+    #[test]
+    fn loom_an_overflow_is_never_lost() {
+        the_driver_learns_of(|outbox| {
+            if let Pushed::Overflow(w) = outbox.push(Payload::from("too long a line".to_string())) {
+                wake_all(w);
+            }
+        });
     }
 }
