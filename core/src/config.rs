@@ -27,6 +27,9 @@ pub struct Config {
     pub max_connections: usize,
     /// Names shown at most in `/users` and welcome objects, and rooms in `/rooms`.
     pub list_limit: usize,
+    /// Lines a resume (`?since=ID`) replays at most; more missed lines are announced as
+    /// skipped.
+    pub resume_limit: usize,
 }
 
 impl Default for Config {
@@ -43,6 +46,7 @@ impl Default for Config {
             ping_timeout: Duration::from_secs(15),
             max_connections: 10_000,
             list_limit: 100,
+            resume_limit: 1000,
         }
     }
 }

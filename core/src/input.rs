@@ -12,6 +12,16 @@ pub struct Join<'a> {
     pub room: Option<&'a str>,
     /// JSON if the client asked for `chat.v1.json`, else text.
     pub rendering: Option<Rendering>,
+    /// The `since` query parameter: replay the lines after this id instead of the history.
+    pub since: Option<&'a str>,
+}
+
+/// A valid `since`: 1 to 19 decimal digits (leading zeros allowed, no sign), at most
+/// 2^63 − 1.
+pub(crate) fn since_id(value: &str) -> Option<u64> {
+    let digits = (1..=19).contains(&value.len()) && value.bytes().all(|b| b.is_ascii_digit());
+    let id: u64 = value.parse().ok().filter(|_| digits)?;
+    (id <= i64::MAX as u64).then_some(id)
 }
 
 /// Why [`Chat::handle_join`](crate::Chat::handle_join) refused a connection. The runtime

@@ -83,12 +83,19 @@ pub(crate) enum Line<'a> {
     Help {
         commands: &'a [&'a str],
     },
+    /// Before a resume's replay: this many missed lines are not replayed.
+    Skipped {
+        room: &'a str,
+        count: usize,
+    },
     Error(Problem<'a>),
 }
 
 /// A chat line or action: what a user said in a room, and when.
 #[derive(Clone, Copy, Debug, serde::Serialize)]
 pub(crate) struct Said<'a> {
+    /// Strictly increasing over the server; the same for every recipient.
+    pub id: u64,
     pub room: &'a str,
     pub from: &'a str,
     pub text: &'a str,
@@ -108,6 +115,7 @@ pub(crate) struct RoomCount<'a> {
 /// Why a user's input was refused: every `! …` line.
 #[derive(Debug)]
 pub(crate) enum Problem<'a> {
+    InvalidSince(&'a str),
     NameTaken(&'a str),
     InvalidName(&'a str),
     NoSuchUser(&'a str),
@@ -124,6 +132,7 @@ impl Problem<'_> {
     /// The `code` of the JSON error object.
     fn code(&self) -> &'static str {
         match self {
+            Problem::InvalidSince(_) => "invalid_since",
             Problem::NameTaken(_) => "name_taken",
             Problem::InvalidName(_) => "invalid_name",
             Problem::NoSuchUser(_) => "no_such_user",
@@ -140,6 +149,7 @@ impl Problem<'_> {
     /// The words of the error: the JSON `text`, and the text line after `! `.
     fn words(&self) -> String {
         match self {
+            Problem::InvalidSince(v) => format!("invalid since: {v}"),
             Problem::NameTaken(n) => format!("name taken: {n}"),
             Problem::InvalidName(n) => format!("invalid name: {n}"),
             Problem::NoSuchUser(n) => format!("no such user: {n}"),
@@ -221,6 +231,7 @@ impl<'a> Line<'a> {
                 line
             }
             Line::Help { commands } => format!("* commands: {}", commands.join(", ")),
+            Line::Skipped { count, .. } => format!("* {count} earlier lines skipped"),
             Line::Error(p) => format!("! {}", p.words()),
         })
     }

@@ -35,6 +35,8 @@ pub(crate) struct Member {
 /// to render it again as a JSON replay.
 #[derive(Debug)]
 pub(crate) struct Spoken {
+    /// The line's id, as every recipient saw it.
+    pub id: u64,
     pub text: Payload,
     pub action: bool,
     pub from: Arc<str>,
@@ -46,6 +48,7 @@ impl Spoken {
     /// The line again, marked as a replay, for a JSON replay.
     pub(crate) fn replay<'a>(&'a self, room: &'a str) -> Line<'a> {
         let said = Said {
+            id: self.id,
             room,
             from: &self.from,
             text: &self.said,

@@ -26,6 +26,7 @@ fn refusals_come_before_the_welcome() {
         name: Some("bob"),
         room: Some("a b"),
         rendering: Some(Rendering::Json),
+        ..Join::default()
     });
     let got: Vec<_> = h.lines(j).iter().map(|l| json(l)).collect();
     assert_eq!(
@@ -53,13 +54,13 @@ fn every_line_has_its_json_object_and_text_users_share_the_room() {
     assert_eq!(h.lines(t), ["[txt]: hi \"there\""]);
     assert_eq!(
         json(&h.lines(j)[0]),
-        json!({"type":"message","room":"main","from":"txt","text":"hi \"there\"","ts":ts})
+        json!({"type":"message","id":1,"room":"main","from":"txt","text":"hi \"there\"","ts":ts})
     );
     h.send(t, "/me waves");
     assert_eq!(h.lines(t), ["* txt waves"]);
     assert_eq!(
         json(&h.lines(j)[0]),
-        json!({"type":"action","room":"main","from":"txt","text":"waves","ts":ts})
+        json!({"type":"action","id":2,"room":"main","from":"txt","text":"waves","ts":ts})
     );
     h.send(t, "/w js psst");
     assert_eq!(h.lines(t), ["[txt -> js]: psst"]);
@@ -123,7 +124,7 @@ fn history_replays_carry_replay_true_and_the_original_ts() {
     assert_eq!(got.len(), 2);
     assert_eq!(
         got[1],
-        json!({"type":"message","room":"main","from":"t","text":"old news","ts":ts,"replay":true})
+        json!({"type":"message","id":1,"room":"main","from":"t","text":"old news","ts":ts,"replay":true})
     );
 }
 

@@ -192,6 +192,7 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                     } else {
                         Rendering::Text
                     }),
+                    ..Join::default()
                 };
                 let Ok(id) = chat.handle_join(join, stamp) else {
                     return Err(TestCaseError::fail("join refused"));

@@ -66,6 +66,7 @@ fn drive(u: &mut Unstructured<'_>) -> Result<()> {
         ping_timeout: Duration::from_millis(u.int_in_range(0..=2000)?),
         max_connections: u.int_in_range(0..=6)?,
         list_limit: u.int_in_range(0..=3)?,
+        resume_limit: u.int_in_range(0..=3)?,
     };
     let mut chat = Chat::new(config);
     let start = Instant::now();
@@ -88,6 +89,12 @@ fn drive(u: &mut Unstructured<'_>) -> Result<()> {
             0 | 1 => {
                 let name = text(u)?;
                 let room = text(u)?;
+                // Mostly small ids (they land inside the history), sometimes any text.
+                let since = match u.int_in_range(0..=3u8)? {
+                    0 => None,
+                    1 => Some(text(u)?),
+                    _ => Some(u.int_in_range(0..=40u64)?.to_string()),
+                };
                 let rendering = if u.arbitrary()? {
                     Rendering::Json
                 } else {
@@ -96,6 +103,7 @@ fn drive(u: &mut Unstructured<'_>) -> Result<()> {
                 let join = Join {
                     name: u.arbitrary::<bool>()?.then_some(name.as_str()),
                     room: u.arbitrary::<bool>()?.then_some(room.as_str()),
+                    since: since.as_deref(),
                     rendering: Some(rendering),
                 };
                 if let Ok(id) = chat.handle_join(join, stamp) {

@@ -141,6 +141,7 @@ async fn upgrade<R: Runtime, S: AsyncRead + AsyncWrite + Unpin>(
     let join = Join {
         name: param("name"),
         room: param("room"),
+        since: param("since"),
         rendering: Some(if json {
             Rendering::Json
         } else {

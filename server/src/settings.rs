@@ -37,6 +37,10 @@ pub struct Args {
     /// Seconds a pinged client has to send any frame before it is disconnected.
     #[arg(long, env = "CHAT_PING_TIMEOUT", default_value_t = Config::default().ping_timeout.as_secs_f64(), value_parser = seconds)]
     pub ping_timeout: f64,
+    /// Lines a reconnecting client (`?since=ID`) gets replayed at most; the rest are
+    /// announced as skipped.
+    #[arg(long, env = "CHAT_RESUME_LIMIT", default_value_t = Config::default().resume_limit)]
+    pub resume_limit: usize,
     /// Connections accepted at most; further upgrades get HTTP 503.
     #[arg(long, env = "CHAT_MAX_CONNECTIONS", default_value_t = Config::default().max_connections)]
     pub max_connections: usize,
@@ -99,6 +103,7 @@ impl Args {
             ping_interval: Duration::from_secs_f64(self.ping_interval),
             ping_timeout: Duration::from_secs_f64(self.ping_timeout),
             max_connections: self.max_connections,
+            resume_limit: self.resume_limit,
             ..defaults
         };
         Ok(Settings {

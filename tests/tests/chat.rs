@@ -10,6 +10,7 @@ for_every_runtime!(
     query_parameters_choose_name_and_room,
     commands_work_over_the_wire,
     history_is_replayed_on_join,
+    a_reconnect_with_since_gets_exactly_the_missed_lines,
     json_rendering_by_subprotocol,
     text_rules_apply,
     binary_frames_are_ignored,
@@ -104,6 +105,42 @@ fn history_is_replayed_on_join(rt: Rt) {
     let mut b = server.connect();
     b.welcome();
     assert_eq!(b.lines(2), ["[user0]: two", "[user0]: three"]);
+}
+
+fn a_reconnect_with_since_gets_exactly_the_missed_lines(rt: Rt) {
+    let server = Server::start(rt, &[]);
+    let mut talker = server.connect_as("?name=talker");
+    talker.welcome();
+    let mut a = server.connect_json("?name=a");
+    a.line(); // welcome
+    assert_eq!(talker.line(), "* a joined");
+    talker.send("before");
+    let seen: serde_json::Value = serde_json::from_str(&a.line()).unwrap();
+    let last = seen["id"].as_u64().expect("a message has an id");
+    drop(a);
+    assert_eq!(talker.lines(2), ["[talker]: before", "* a left"]);
+    talker.send("missed 1\nmissed 2");
+    talker.lines(2);
+    let mut back = server.connect_json(&format!("?name=a&since={last}"));
+    assert_eq!(json_line(&mut back)["type"], "welcome");
+    for (i, text) in ["missed 1", "missed 2"].into_iter().enumerate() {
+        let line = json_line(&mut back);
+        assert_eq!(line["text"], text);
+        assert_eq!(line["id"].as_u64(), Some(last + 1 + i as u64));
+        assert_eq!(line["replay"], true);
+    }
+    back.expect_nothing(std::time::Duration::from_millis(200));
+    // A text client: the same lines, the tutorial's bytes; a bad since is refused first.
+    let mut text = server.connect_as(&format!("?since={last}"));
+    text.welcome();
+    assert_eq!(text.lines(2), ["[talker]: missed 1", "[talker]: missed 2"]);
+    let mut bad = server.connect_as("?since=yesterday");
+    bad.line();
+    assert_eq!(bad.line(), "! invalid since: yesterday");
+}
+
+fn json_line(client: &mut Client) -> serde_json::Value {
+    serde_json::from_str(&client.line()).expect("a JSON line")
 }
 
 fn json_rendering_by_subprotocol(rt: Rt) {

@@ -129,7 +129,10 @@ impl Chat {
         };
         let (from, room) = (user.name.clone(), user.room.clone());
         for text in lines {
+            let line_id = self.next_line_id;
+            self.next_line_id += 1;
             let said = Said {
+                id: line_id,
                 room: &room,
                 from: &from,
                 text,
@@ -145,6 +148,7 @@ impl Chat {
                 continue;
             };
             let spoken = Spoken {
+                id: line_id,
                 text: payload,
                 action,
                 from: from.clone(),
@@ -227,7 +231,7 @@ impl Chat {
         let room = self.intern_room(&room);
         self.leave_room(id);
         self.enter_room(id, &room);
-        self.welcome(id, true);
+        self.welcome(id, true, None);
     }
 
     fn list_users(&mut self, id: ConnId) {

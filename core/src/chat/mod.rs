@@ -6,7 +6,7 @@ mod presence;
 
 use crate::config::Config;
 use crate::heartbeat::Heartbeat;
-use crate::input::{Join, JoinError, LeaveReason, Violation};
+use crate::input::{self, Join, JoinError, LeaveReason, Violation};
 use crate::line::{Line, Problem, Rendering};
 use crate::name;
 use crate::output::{CloseReason, ConnId, Output};
@@ -51,6 +51,8 @@ pub struct Chat {
     rooms: BTreeMap<Arc<str>, Room>,
     main: Arc<str>,
     next_id: u64,
+    /// The id the next chat line or action gets; ids start at 1.
+    next_line_id: u64,
     /// The counter behind automatic names `user0`, `user1`, …
     next_auto: u64,
     outputs: VecDeque<Output>,
@@ -72,6 +74,7 @@ impl Chat {
             rooms,
             main,
             next_id: 0,
+            next_line_id: 1,
             next_auto: 0,
             outputs: VecDeque::new(),
             heartbeat: Heartbeat::default(),
@@ -143,7 +146,18 @@ impl Chat {
         // What was asked for is echoed in refusals, so it gets the same cleaning as chat text.
         let wanted_room = join.room.map(text::sanitize);
         let wanted_name = join.name.map(text::sanitize);
+        let wanted_since = join.since.map(text::sanitize);
         let mut problems = Vec::new();
+        let since = match wanted_since.as_deref() {
+            None => None,
+            Some(typed) => {
+                let since = input::since_id(typed);
+                if since.is_none() {
+                    problems.push(Problem::InvalidSince(typed));
+                }
+                since
+            }
+        };
         let room = match wanted_room.as_deref().map(|r| (r, name::room_name(r))) {
             None => self.main.clone(),
             Some((_, Some(room))) => self.intern_room(&room),
@@ -190,7 +204,7 @@ impl Chat {
         for problem in problems {
             self.tell(id, &Line::Error(problem));
         }
-        self.welcome(id, false);
+        self.welcome(id, false, since);
         Ok(id)
     }
 

@@ -61,8 +61,10 @@ impl Chat {
     }
 
     /// Tells a user where it is (`* you are …` or the JSON welcome), then replays the room's
-    /// history. `with_count` adds ` (N users)` to the text line, as after `/join`.
-    pub(super) fn welcome(&mut self, id: ConnId, with_count: bool) {
+    /// history, or with `since` the kept lines after that id (at most `resume_limit`, after a
+    /// `* N earlier lines skipped` for the rest). `with_count` adds ` (N users)` to the text
+    /// line, as after `/join`.
+    pub(super) fn welcome(&mut self, id: ConnId, with_count: bool, since: Option<u64>) {
         let Some(user) = self.users.get(&id) else {
             return;
         };
@@ -84,7 +86,22 @@ impl Chat {
             },
         };
         let mut payloads: Vec<_> = line.render(rendering).into_iter().collect();
-        payloads.extend(r.history().filter_map(|spoken| match rendering {
+        let (missed, skipped) = match since {
+            None => (r.history_len(), 0),
+            Some(since) => {
+                let missed = r.history().filter(|spoken| spoken.id > since).count();
+                (missed, missed.saturating_sub(self.config.resume_limit))
+            }
+        };
+        if skipped > 0 {
+            let line = Line::Skipped {
+                room: &room,
+                count: skipped,
+            };
+            payloads.extend(line.render(rendering));
+        }
+        let replayed = r.history().skip(r.history_len() - missed + skipped);
+        payloads.extend(replayed.filter_map(|spoken| match rendering {
             // Text replays share the very payload that was broadcast.
             Rendering::Text => Some(spoken.text.clone()),
             Rendering::Json => spoken.replay(&room).render(Rendering::Json),
