@@ -127,10 +127,7 @@ fn max_connections_answers_503(rt: Rt) {
     first.send("/quit");
     first.expect_close();
     // The slot frees up once the first has gone.
-    let deadline = Instant::now() + PATIENCE;
-    while server.metric("chat_connections") > 0 && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    server.wait_for_metric("chat_connections", 0);
     server.connect().welcome();
 }
 
