@@ -62,6 +62,9 @@ pub enum CloseReason {
     InvalidUtf8,
     /// A frame was larger than the frame limit (1009).
     MessageTooBig,
+    /// The connection's history replay waited on the store for too long (1013): reconnect
+    /// with `since` to get it.
+    TryAgain,
 }
 
 impl CloseReason {
@@ -72,6 +75,7 @@ impl CloseReason {
             CloseReason::Shutdown | CloseReason::PingTimeout => 1001,
             CloseReason::InvalidUtf8 => 1007,
             CloseReason::MessageTooBig => 1009,
+            CloseReason::TryAgain => 1013,
         }
     }
 
@@ -83,6 +87,7 @@ impl CloseReason {
             CloseReason::PingTimeout => "ping timeout",
             CloseReason::InvalidUtf8 => "invalid UTF-8",
             CloseReason::MessageTooBig => "message too big",
+            CloseReason::TryAgain => "try again later",
         }
     }
 }

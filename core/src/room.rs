@@ -3,6 +3,7 @@
 use crate::line::{Line, Rendering, Said};
 use crate::output::ConnId;
 use crate::payload::Payload;
+use crate::store::{Fetched, Kept};
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
@@ -22,6 +23,9 @@ pub(crate) struct Room {
     json_members: usize,
     /// The most recent chat lines and actions, oldest first.
     history: VecDeque<Spoken>,
+    /// Every line of this room with an id above this one is in `history`: what memory can
+    /// answer without the store. 0 when memory has everything there is.
+    known_from: u64,
 }
 
 /// One recipient of a room's lines.
@@ -31,45 +35,62 @@ pub(crate) struct Member {
     pub rendering: Rendering,
 }
 
-/// A chat line or action kept for replay: its text exactly as broadcast, and what is needed
-/// to render it again as a JSON replay.
+/// A chat line or action kept for replay: the line, and its text exactly as broadcast
+/// (a text replay shares that payload).
 #[derive(Debug)]
 pub(crate) struct Spoken {
-    /// The line's id, as every recipient saw it.
-    pub id: u64,
+    pub kept: Kept,
     pub text: Payload,
-    pub action: bool,
-    pub from: Arc<str>,
-    pub said: Box<str>,
-    pub ts: u64,
 }
 
 impl Spoken {
-    /// The line again, marked as a replay, for a JSON replay.
-    pub(crate) fn replay<'a>(&'a self, room: &'a str) -> Line<'a> {
-        let said = Said {
-            id: self.id,
-            room,
-            from: &self.from,
-            text: &self.said,
-            ts: self.ts,
-            replay: true,
-        };
-        if self.action {
-            Line::Action(said)
-        } else {
-            Line::Message(said)
+    /// A line the store gave back, with its text rendered again (the same bytes as when it
+    /// was broadcast: the text rendering depends on nothing else).
+    pub(crate) fn restored(kept: Kept) -> Option<Self> {
+        let text = said(&kept, false).render(Rendering::Text)?;
+        Some(Spoken { kept, text })
+    }
+
+    pub(crate) fn id(&self) -> u64 {
+        self.kept.id
+    }
+
+    /// The line again, as a replay, in `rendering`.
+    pub(crate) fn replay(&self, rendering: Rendering) -> Option<Payload> {
+        match rendering {
+            Rendering::Text => Some(self.text.clone()),
+            Rendering::Json => said(&self.kept, true).render(Rendering::Json),
         }
     }
 }
 
+/// A kept line as the line it was (or as its replay).
+pub(crate) fn said(kept: &Kept, replay: bool) -> Line<'_> {
+    let said = Said {
+        id: kept.id,
+        room: &kept.room,
+        from: &kept.from,
+        text: &kept.text,
+        ts: kept.ts,
+        replay,
+    };
+    if kept.action {
+        Line::Action(said)
+    } else {
+        Line::Message(said)
+    }
+}
+
 impl Room {
-    pub(crate) fn new() -> Self {
+    /// An empty room. `known_from` is the latest id that memory may lack lines up to: 0
+    /// without a store, the latest id given so far with one (the store may hold older lines).
+    pub(crate) fn new(known_from: u64) -> Self {
         Room {
             members: Vec::new(),
             roster: BTreeMap::new(),
             json_members: 0,
             history: VecDeque::new(),
+            known_from,
         }
     }
 
@@ -128,17 +149,70 @@ impl Room {
     }
 
     pub(crate) fn remember(&mut self, spoken: Spoken, cap: usize) {
-        if cap == 0 {
-            return;
-        }
-        while self.history.len() >= cap {
-            self.history.pop_front();
-        }
         self.history.push_back(spoken);
+        self.trim(cap);
     }
 
-    pub(crate) fn history(&self) -> impl Iterator<Item = &Spoken> {
-        self.history.iter()
+    /// Drops the oldest lines beyond `cap`; memory no longer knows them.
+    fn trim(&mut self, cap: usize) {
+        while self.history.len() > cap {
+            if let Some(gone) = self.history.pop_front() {
+                self.known_from = gone.id();
+            }
+        }
+    }
+
+    /// The kept lines with `after < id <= upto`, oldest first, if memory holds all of them
+    /// (or, without a store, all that is left of them). `limit` is how many the caller
+    /// replays at most: a window of the latest `limit` lines will do when the caller need
+    /// not know how many are older (`need_count` false).
+    pub(crate) fn lines_between(
+        &self,
+        (after, upto): (u64, u64),
+        limit: usize,
+        need_count: bool,
+        stored: bool,
+    ) -> Option<impl Iterator<Item = &Spoken>> {
+        let in_range = move |s: &&Spoken| s.id() > after && s.id() <= upto;
+        let complete = !stored
+            || self.known_from <= after
+            || (!need_count && self.history.iter().filter(in_range).count() >= limit);
+        complete.then(|| self.history.iter().filter(in_range))
+    }
+
+    /// The kept lines with `after < id <= upto`, as far as memory has them.
+    pub(crate) fn known_between(&self, after: u64, upto: u64) -> impl Iterator<Item = &Spoken> {
+        self.history
+            .iter()
+            .filter(move |s| s.id() > after && s.id() <= upto)
+    }
+
+    /// Takes in what a fetch of `after < id <= upto` found, where it joins on to what
+    /// memory knows, so that later joins need not ask the store again.
+    pub(crate) fn absorb(&mut self, fetched: &Fetched, after: u64, upto: u64, cap: usize) {
+        if upto < self.known_from {
+            return; // lines between the two are in neither
+        }
+        let low = match (fetched.older, fetched.lines.first()) {
+            (0, _) => after,
+            (_, Some(first)) => first.id - 1,
+            (_, None) => return,
+        };
+        if low >= self.known_from {
+            return; // nothing memory lacks
+        }
+        let older = fetched
+            .lines
+            .iter()
+            .rev()
+            .filter(|k| k.id > low && k.id <= self.known_from);
+        for kept in older {
+            if let Some(spoken) = Spoken::restored(kept.clone()) {
+                self.history.push_front(spoken);
+            }
+        }
+        self.known_from = low;
+        self.trim(cap);
     }
 
     pub(crate) fn history_len(&self) -> usize {

@@ -30,7 +30,7 @@ impl Stats {
             CloseReason::PingTimeout => self.dropped_ping_timeout += 1,
             CloseReason::InvalidUtf8 => self.dropped_invalid_utf8 += 1,
             CloseReason::MessageTooBig => self.dropped_too_big += 1,
-            CloseReason::Quit | CloseReason::Shutdown => {}
+            CloseReason::Quit | CloseReason::Shutdown | CloseReason::TryAgain => {}
         }
     }
 

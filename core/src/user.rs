@@ -1,7 +1,10 @@
 //! A connected user: name, room, and the per-connection limits and timers.
 
 use crate::line::Rendering;
+use crate::payload::Payload;
 use crate::rate::TokenBucket;
+use crate::store::FetchId;
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -20,6 +23,20 @@ pub(crate) struct User {
     pub last_seen: Instant,
     /// When a ping went out that no frame has answered yet.
     pub pinged_at: Option<Instant>,
+    /// While a replay is fetched from the store: what is addressed to this user, in order,
+    /// behind the replay's place. Boxed: most users are never held, and a `User` stays
+    /// small (it is per connection).
+    #[allow(clippy::box_collection)]
+    pub held: Option<Box<VecDeque<Held>>>,
+}
+
+/// One entry of a held user's queue.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Held {
+    /// A line to send.
+    Ready(Payload),
+    /// The place of a replay that the store has not answered yet.
+    Awaiting(FetchId),
 }
 
 impl User {

@@ -16,7 +16,21 @@ impl Chat {
         }
     }
 
+    /// Queues `payload` for `to`, unless `to` waits for a replay: then it is held.
     pub(super) fn send(&mut self, to: ConnId, payload: Payload) {
+        let payload = if self.held > 0 {
+            match self.hold(to, payload) {
+                Some(payload) => payload,
+                None => return,
+            }
+        } else {
+            payload
+        };
+        self.emit(to, payload);
+    }
+
+    /// Queues `payload` for `to`, held or not.
+    pub(super) fn emit(&mut self, to: ConnId, payload: Payload) {
         self.stats.frames_out += 1;
         self.outputs.push_back(Output::Send { to, payload });
     }
@@ -34,6 +48,24 @@ impl Chat {
     ) -> Option<Payload> {
         let room = self.rooms.get(room)?;
         let text = line.render(Rendering::Text)?;
+        if self.held > 0 {
+            // Someone waits for a replay: each line goes through `send`, which holds it.
+            let json = room
+                .has_json_members()
+                .then(|| line.render(Rendering::Json))
+                .flatten();
+            let sends: Vec<(ConnId, Payload)> = (room.members().iter())
+                .filter(|m| Some(m.id) != except)
+                .filter_map(|m| match m.rendering {
+                    Rendering::Text => Some((m.id, text.clone())),
+                    Rendering::Json => json.clone().map(|j| (m.id, j)),
+                })
+                .collect();
+            for (to, payload) in sends {
+                self.send(to, payload);
+            }
+            return Some(text);
+        }
         let members = room.members();
         let before = self.outputs.len();
         self.outputs.reserve(members.len());

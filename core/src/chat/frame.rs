@@ -2,10 +2,11 @@
 
 use super::Chat;
 use crate::command::{self, Command, Request};
-use crate::line::{Line, Problem, RoomCount, Said};
+use crate::line::{Line, Problem, RoomCount};
 use crate::name;
 use crate::output::{CloseReason, ConnId};
-use crate::room::Spoken;
+use crate::room::{said, Spoken};
+use crate::store::Kept;
 use crate::text;
 use crate::time::Now;
 use std::borrow::Cow;
@@ -129,31 +130,21 @@ impl Chat {
         };
         let (from, room) = (user.name.clone(), user.room.clone());
         for text in lines {
-            let line_id = self.next_line_id;
-            self.next_line_id += 1;
-            let said = Said {
-                id: line_id,
-                room: &room,
-                from: &from,
-                text,
+            let kept = Kept {
+                id: self.take_line_id(),
+                room: room.clone(),
+                from: from.clone(),
+                text: Arc::from(text),
+                action,
                 ts: now.unix_ms,
-                replay: false,
             };
-            let line = if action {
-                Line::Action(said)
-            } else {
-                Line::Message(said)
-            };
-            let Some(payload) = self.broadcast(&room, &line, None) else {
+            let Some(payload) = self.broadcast(&room, &said(&kept, false), None) else {
                 continue;
             };
+            self.keep(&kept);
             let spoken = Spoken {
-                id: line_id,
+                kept,
                 text: payload,
-                action,
-                from: from.clone(),
-                said: text.into(),
-                ts: now.unix_ms,
             };
             let cap = self.config.history;
             if let Some(r) = self.rooms.get_mut(&room) {

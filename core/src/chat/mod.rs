@@ -3,6 +3,7 @@
 mod fanout;
 mod frame;
 mod presence;
+mod replay;
 
 use crate::config::Config;
 use crate::heartbeat::Heartbeat;
@@ -13,10 +14,12 @@ use crate::output::{CloseReason, ConnId, Output};
 use crate::rate::TokenBucket;
 use crate::room::{Room, MAIN};
 use crate::stats::Stats;
+use crate::store::Restored;
 use crate::text;
 use crate::time::Now;
 use crate::user::User;
 use indexmap::IndexMap;
+use replay::Storage;
 use rustc_hash::FxBuildHasher;
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
@@ -59,14 +62,34 @@ pub struct Chat {
     heartbeat: Heartbeat,
     stopping: bool,
     stats: Stats,
+    /// The store's side of the chat; `None` keeps history in memory only.
+    store: Option<Storage>,
+    /// How many users wait for a replay from the store (see `replay`).
+    held: usize,
+    /// Held users to close for holding too much, once the outputs are out.
+    overflowed: Vec<ConnId>,
 }
 
 impl Chat {
-    /// An empty chat with only the room `main`.
+    /// An empty chat with only the room `main`, keeping history in memory only: each room
+    /// its latest `history` lines, forgotten when it empties (as v1 did).
     pub fn new(config: Config) -> Self {
+        Self::start(config, None, 1)
+    }
+
+    /// A chat whose history lives in a store, which has said where to start. Lines to keep
+    /// and reads leave through [`poll_store`](Self::poll_store); rooms that empty leave
+    /// memory and are read back when someone joins them.
+    pub fn with_store(config: Config, restored: Restored) -> Self {
+        let next_id = restored.next_id.max(1);
+        Self::start(config, Some(Storage::new(restored.reserved)), next_id)
+    }
+
+    fn start(config: Config, store: Option<Storage>, next_line_id: u64) -> Self {
         let main: Arc<str> = Arc::from(MAIN);
         let mut rooms = BTreeMap::new();
-        rooms.insert(main.clone(), Room::new());
+        let known_from = if store.is_some() { next_line_id - 1 } else { 0 };
+        rooms.insert(main.clone(), Room::new(known_from));
         Chat {
             config,
             users: IndexMap::default(),
@@ -74,12 +97,15 @@ impl Chat {
             rooms,
             main,
             next_id: 0,
-            next_line_id: 1,
+            next_line_id,
             next_auto: 0,
             outputs: VecDeque::new(),
             heartbeat: Heartbeat::default(),
             stopping: false,
             stats: Stats::default(),
+            store,
+            held: 0,
+            overflowed: Vec::new(),
         }
     }
 
@@ -96,6 +122,8 @@ impl Chat {
     }
 
     /// Rooms that currently have members.
+    ///
+    /// With a store, only rooms with members (and `main`) are in memory.
     pub fn rooms(&self) -> usize {
         self.rooms.values().filter(|r| !r.is_empty()).count()
     }
@@ -120,7 +148,7 @@ impl Chat {
         self.users.get(&id).map(|u| &*u.room)
     }
 
-    /// Lines kept in a room's history (0 for a room that does not exist).
+    /// Lines of a room's history held in memory (0 for a room not in memory).
     pub fn history_len(&self, room: &str) -> usize {
         self.rooms.get(room).map_or(0, Room::history_len)
     }
@@ -189,6 +217,7 @@ impl Chat {
             slowed_at: None,
             last_seen: now.at,
             pinged_at: None,
+            held: None,
         };
         self.users.insert(id, user);
         if !self.config.ping_interval.is_zero() {
@@ -259,9 +288,12 @@ impl Chat {
     }
 
     /// The server is stopping: every connection is closed with 1001 and joins are refused.
-    /// Nobody hears anyone leave; `main` keeps its history, other rooms go.
+    /// Nobody hears anyone leave; `main` keeps its history in memory, other rooms go (and
+    /// the store is told the next id, so that a restart continues from it).
     pub fn handle_shutdown(&mut self) {
         self.stopping = true;
+        self.store_shutdown();
+        self.held = 0;
         let mut ids: Vec<ConnId> = self.users.keys().copied().collect();
         ids.sort_unstable();
         for id in ids {
@@ -283,6 +315,9 @@ impl Chat {
 
     /// The next thing for the runtime to do; call until `None` after every input.
     pub fn poll_output(&mut self) -> Option<Output> {
+        if self.outputs.is_empty() && !self.overflowed.is_empty() {
+            self.close_overflowed();
+        }
         self.outputs.pop_front()
     }
 
@@ -323,6 +358,7 @@ impl Chat {
 
     /// Removes a user from its room, the name table and the user table.
     fn forget(&mut self, id: ConnId) {
+        self.unhold(id);
         self.leave_room(id);
         if let Some(user) = self.users.swap_remove(&id) {
             self.names.remove(&*name::key(&user.name));

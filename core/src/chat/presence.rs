@@ -11,10 +11,14 @@ impl Chat {
     /// Puts a user (already in `users`, in no room) into `room`, creating the room if
     /// needed, and announces it while the room is small. Returns the room's new size.
     pub(super) fn enter_room(&mut self, id: ConnId, room: &Arc<str>) -> usize {
+        let known_from = self.unknown_before();
         let Some(user) = self.users.get_mut(&id) else {
             return 0;
         };
-        let r = self.rooms.entry(room.clone()).or_insert_with(Room::new);
+        let r = self
+            .rooms
+            .entry(room.clone())
+            .or_insert_with(|| Room::new(known_from));
         let member = Member {
             id,
             rendering: user.rendering,
@@ -31,7 +35,8 @@ impl Chat {
     }
 
     /// Takes a user out of its room, announcing it while the room is small, and drops the
-    /// room (and its history) if it is now empty and not `main`.
+    /// room from memory if it is now empty and not `main` (with a store, its history is
+    /// read back when someone joins it again; without one, it is gone).
     pub(super) fn leave_room(&mut self, id: ConnId) {
         let Some(user) = self.users.get(&id) else {
             return;
@@ -61,9 +66,8 @@ impl Chat {
     }
 
     /// Tells a user where it is (`* you are …` or the JSON welcome), then replays the room's
-    /// history, or with `since` the kept lines after that id (at most `resume_limit`, after a
-    /// `* N earlier lines skipped` for the rest). `with_count` adds ` (N users)` to the text
-    /// line, as after `/join`.
+    /// history or, with `since`, what it missed (see `replay`). `with_count` adds
+    /// ` (N users)` to the text line, as after `/join`.
     pub(super) fn welcome(&mut self, id: ConnId, with_count: bool, since: Option<u64>) {
         let Some(user) = self.users.get(&id) else {
             return;
@@ -85,29 +89,9 @@ impl Chat {
                 total: r.len(),
             },
         };
-        let mut payloads: Vec<_> = line.render(rendering).into_iter().collect();
-        let (missed, skipped) = match since {
-            None => (r.history_len(), 0),
-            Some(since) => {
-                let missed = r.history().filter(|spoken| spoken.id > since).count();
-                (missed, missed.saturating_sub(self.config.resume_limit))
-            }
-        };
-        if skipped > 0 {
-            let line = Line::Skipped {
-                room: &room,
-                count: skipped,
-            };
-            payloads.extend(line.render(rendering));
-        }
-        let replayed = r.history().skip(r.history_len() - missed + skipped);
-        payloads.extend(replayed.filter_map(|spoken| match rendering {
-            // Text replays share the very payload that was broadcast.
-            Rendering::Text => Some(spoken.text.clone()),
-            Rendering::Json => spoken.replay(&room).render(Rendering::Json),
-        }));
-        for payload in payloads {
+        if let Some(payload) = line.render(rendering) {
             self.send(id, payload);
         }
+        self.replay(id, since);
     }
 }

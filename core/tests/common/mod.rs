@@ -5,7 +5,10 @@
 #![allow(clippy::disallowed_methods)]
 
 pub use chat_core::Now;
-use chat_core::{Chat, Config, ConnId, Join, LeaveReason, Output, Rendering};
+use chat_core::{
+    Chat, Config, ConnId, Fetch, Fetched, Join, Kept, LeaveReason, Output, Rendering, Restored,
+    StoreRequest,
+};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
@@ -24,6 +27,55 @@ pub struct Harness {
     pub start: Instant,
     pub now: Instant,
     inbox: BTreeMap<ConnId, Vec<Got>>,
+    /// The store, for a chat made `with_store`.
+    pub store: Option<ModelStore>,
+}
+
+/// A store as the core sees it: every kept line (at most `retain`, the oldest go first),
+/// the next id recorded, and fetches answered at once or, when `defer` is set, when the
+/// test says so.
+#[derive(Debug, Default)]
+pub struct ModelStore {
+    pub lines: Vec<Kept>,
+    pub retain: usize,
+    pub next_id: u64,
+    pub defer: bool,
+    pub deferred: Vec<Fetch>,
+    /// Fetches answered as failed (`None`).
+    pub failing: bool,
+}
+
+impl ModelStore {
+    pub fn new(retain: usize) -> Self {
+        ModelStore {
+            retain,
+            next_id: 1,
+            ..ModelStore::default()
+        }
+    }
+
+    pub fn fetch(&self, f: &Fetch) -> Fetched {
+        let all: Vec<&Kept> = (self.lines.iter())
+            .filter(|k| *k.room == *f.room && k.id > f.after && k.id <= f.upto)
+            .collect();
+        let from = all.len().saturating_sub(f.limit);
+        Fetched {
+            lines: all[from..].iter().map(|k| (*k).clone()).collect(),
+            older: from,
+        }
+    }
+
+    /// Where a chat starts on this store, as the server does it: above every id kept and
+    /// the recorded next id, with a fresh reservation recorded before it starts.
+    pub fn restore(&mut self) -> Restored {
+        let top = self.lines.iter().map(|k| k.id + 1).max().unwrap_or(1);
+        let next_id = top.max(self.next_id);
+        self.next_id = next_id + chat_core::store::RESERVE_AHEAD;
+        Restored {
+            next_id,
+            reserved: self.next_id,
+        }
+    }
 }
 
 pub const EPOCH_MS: u64 = 1_700_000_000_000;
@@ -45,6 +97,43 @@ impl Harness {
             start,
             now: start,
             inbox: BTreeMap::new(),
+            store: None,
+        }
+    }
+
+    /// A chat with a model store keeping at most `retain` lines.
+    pub fn with_store(config: Config, retain: usize) -> Self {
+        let mut store = ModelStore::new(retain);
+        let mut h = Self::with(config.clone());
+        h.chat = Chat::with_store(config, store.restore());
+        h.store = Some(store);
+        h
+    }
+
+    /// A new chat on the same store, as after a restart (clean or not: call
+    /// `chat.handle_shutdown()` and drain first for a clean one). Inboxes are emptied.
+    pub fn restart(&mut self) {
+        let store = self.store.as_mut().expect("a chat with a store");
+        store.deferred.clear();
+        let restored = store.restore();
+        self.chat = Chat::with_store(self.chat.config().clone(), restored);
+        self.inbox.clear();
+    }
+
+    /// A clean stop: shutdown, everything drained.
+    pub fn shutdown(&mut self) {
+        self.chat.handle_shutdown();
+        self.drain();
+    }
+
+    /// Answers the deferred fetches, oldest first.
+    pub fn answer_fetches(&mut self) {
+        let store = self.store.as_mut().expect("a chat with a store");
+        let fetches = std::mem::take(&mut store.deferred);
+        for f in fetches {
+            let answer = self.store.as_ref().map(|s| s.fetch(&f));
+            self.chat.handle_fetched(f.id, answer);
+            self.drain();
         }
     }
 
@@ -111,7 +200,44 @@ impl Harness {
         self.drain();
     }
 
-    fn drain(&mut self) {
+    pub fn drain(&mut self) {
+        loop {
+            self.drain_outputs();
+            if !self.drain_store() {
+                return;
+            }
+        }
+    }
+
+    /// Carries out the store requests; true if any may have caused outputs.
+    fn drain_store(&mut self) -> bool {
+        let Some(store) = self.store.as_mut() else {
+            return false;
+        };
+        let mut answered = false;
+        while let Some(request) = self.chat.poll_store() {
+            match request {
+                StoreRequest::Keep(kept) => {
+                    store.lines.push(kept);
+                    let over = store.lines.len().saturating_sub(store.retain);
+                    store.lines.drain(..over);
+                }
+                StoreRequest::NextId(next) => {
+                    store.next_id = next;
+                    self.chat.handle_reserved(Some(next));
+                }
+                StoreRequest::Fetch(f) if store.defer => store.deferred.push(f),
+                StoreRequest::Fetch(f) => {
+                    let answer = (!store.failing).then(|| store.fetch(&f));
+                    self.chat.handle_fetched(f.id, answer);
+                    answered = true;
+                }
+            }
+        }
+        answered
+    }
+
+    fn drain_outputs(&mut self) {
         while let Some(out) = self.chat.poll_output() {
             let got = match &out {
                 Output::Send { payload, .. } => {
