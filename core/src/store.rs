@@ -26,9 +26,10 @@ pub struct Kept {
     pub ts: u64,
 }
 
-/// Names one [`Fetch`] so that its answer finds the connection waiting for it.
+/// Names one [`Fetch`] so that its answer finds the connection waiting for it. The number
+/// means nothing outside the chat that gave it (a store's tests may make their own).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct FetchId(pub(crate) u64);
+pub struct FetchId(pub u64);
 
 /// A read of one room's kept lines: the latest `limit` of those with `after < id <= upto`,
 /// and how many more in that range there are.
