@@ -13,7 +13,7 @@ fn line(id: u64, room: &str) -> Kept {
         room: Arc::from(room),
         from: Arc::from("alice"),
         text: Arc::from(format!("line {id}")),
-        action: id % 2 == 0,
+        action: id.is_multiple_of(2),
         ts: 1_700_000_000_000 + id,
     }
 }
