@@ -27,7 +27,8 @@ PEERS_RELEASE = os.path.join(PEERS, "target", "release")
 
 def ours(binary):
     return lambda port: [os.path.join(RELEASE, binary), "--host", "127.0.0.1", "--port", str(port),
-                         "--rate", "0", "--max-connections", "100000", "--ping-interval", "0"]
+                         "--rate", "0", "--max-connections", "100000", "--ping-interval", "0",
+                         "--db", ":memory:"]
 
 
 SERVERS = {

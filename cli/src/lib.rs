@@ -1,7 +1,8 @@
 //! The program behind `chat-tokio`, `chat-async-std` and `chat-smol`: parse the flags, then
 //! serve until a signal, or run the terminal client with `connect`.
 //!
-//! Exit codes: 0 after a clean shutdown, 1 on a server error, 2 on bad flags; `connect`
+//! Exit codes: 0 after a clean shutdown, 1 on a server error, 2 on bad flags or a store that
+//! cannot be opened; `connect`
 //! exits as the client does (see `chat-client`).
 
 mod logging;
@@ -48,6 +49,10 @@ pub fn main<R: Runtime>(rt: R) -> ExitCode {
     let signal = chat_server::shutdown_signal();
     match rt.block_on(chat_server::serve(rt.clone(), settings, signal)) {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e @ chat_server::Error::Store(_)) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
         Err(e) => {
             tracing::error!("{e}");
             ExitCode::FAILURE

@@ -1,12 +1,18 @@
 //! The hub: the one `Chat` of a server, shared by all connection tasks, and the fan-out of
 //! its outputs into the connections' outboxes.
 //!
-//! Every input takes the hub's lock, feeds the core, drains every output into outboxes and
-//! releases the lock before waking any writer. Lines thus reach every outbox in the order
-//! the core emitted them, which is what gives a room one order for everyone.
+//! Every input takes the hub's lock, feeds the core, drains every output into outboxes (and
+//! every store request into the store's queue, without waiting) and releases the lock
+//! before waking any writer. Lines thus reach every outbox in the order the core emitted
+//! them, which is what gives a room one order for everyone; the store's answers come back
+//! as inputs like any other.
 
 use crate::outbox::{Outbox, Pushed};
-use chat_core::{Chat, ConnId, Join, JoinError, LeaveReason, Now, Output, Stats, Violation};
+use chat_core::{
+    Chat, ConnId, FetchId, Fetched, Join, JoinError, LeaveReason, Now, Output, Stats,
+    StoreRequest, Violation,
+};
+use chat_store::{Queue, StoreStats};
 use rustc_hash::FxHashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::Waker;
@@ -27,6 +33,8 @@ struct Inner {
     outboxes: FxHashMap<ConnId, Arc<Outbox>>,
     /// The deadline the timer task sleeps until.
     timer_at: Option<Instant>,
+    /// Where the core's store requests go; `None` once the store is closing.
+    store: Option<Queue>,
 }
 
 /// A point-in-time copy of what `/metrics` reports.
@@ -41,6 +49,8 @@ pub struct Snapshot {
     pub sockets: usize,
     /// Counters since start.
     pub stats: Stats,
+    /// The store's counters.
+    pub store: Option<Arc<StoreStats>>,
 }
 
 impl Hub {
@@ -53,6 +63,7 @@ impl Hub {
                 chat,
                 outboxes: FxHashMap::default(),
                 timer_at: None,
+                store: None,
             }),
             queue_limit,
             timer,
@@ -89,9 +100,11 @@ impl Hub {
     }
 
     /// Moves every output of the core into outboxes; drops connections that overflow theirs.
+    /// Store requests go to the store's queue; one it refuses is answered here as failed.
     fn drain(&self, inner: &mut Inner, wake: &mut Vec<Waker>) {
         loop {
             let mut slow = Vec::new();
+            let refused = self.drain_store(inner);
             while let Some(output) = inner.chat.poll_output() {
                 match output {
                     Output::Send { to, payload } => {
@@ -119,7 +132,7 @@ impl Hub {
                     }
                 }
             }
-            if slow.is_empty() {
+            if slow.is_empty() && !refused {
                 return;
             }
             for id in slow {
@@ -128,6 +141,49 @@ impl Hub {
                 inner.chat.handle_leave(id, LeaveReason::Slow);
             }
         }
+    }
+
+    /// Hands the core's store requests to the store; true if one was refused (and answered
+    /// as failed, which may have made outputs).
+    fn drain_store(&self, inner: &mut Inner) -> bool {
+        let mut refused = false;
+        while let Some(request) = inner.chat.poll_store() {
+            let pushed = match &inner.store {
+                Some(queue) => queue.push(request),
+                None => Err(request),
+            };
+            match pushed {
+                Ok(()) => {}
+                // Counted by the queue; the line is not kept.
+                Err(StoreRequest::Keep(_)) => {}
+                Err(StoreRequest::Fetch(f)) => {
+                    inner.chat.handle_fetched(f.id, None);
+                    refused = true;
+                }
+                Err(StoreRequest::NextId(_)) => inner.chat.handle_reserved(None),
+            }
+        }
+        refused
+    }
+
+    /// Gives the hub the store's queue.
+    pub(crate) fn attach_store(&self, queue: Queue) {
+        self.lock().store = Some(queue);
+    }
+
+    /// Lets go of the store's queue, so that the store can write what it holds and stop.
+    pub(crate) fn detach_store(&self) {
+        self.lock().store = None;
+    }
+
+    /// The store has answered a fetch.
+    pub(crate) fn fetched(&self, id: FetchId, fetched: Option<Fetched>) {
+        self.input(|chat, _| chat.handle_fetched(id, fetched));
+    }
+
+    /// The store has recorded (or failed to record) the next id.
+    pub(crate) fn reserved(&self, next: Option<u64>) {
+        self.input(|chat, _| chat.handle_reserved(next));
     }
 
     /// A handshake is complete: the connection joins with its outbox.
@@ -190,6 +246,7 @@ impl Hub {
             rooms: inner.chat.rooms(),
             sockets: 0,
             stats: inner.chat.stats().clone(),
+            store: inner.store.as_ref().map(|q| q.stats().clone()),
         }
     }
 }

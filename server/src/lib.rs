@@ -12,7 +12,8 @@
 //! - `route`: one TCP connection: its HTTP request, the routes, the WebSocket upgrade;
 //! - `http`: reading a request head (httparse) and writing plain responses;
 //! - `connection`: the driver task of one WebSocket: frames in, bursts out;
-//! - `hub`: the shared `Chat` and the fan-out of its outputs into outboxes;
+//! - `hub`: the shared `Chat`, the fan-out of its outputs into outboxes, and its store
+//!   requests into the store's queue (`chat-store`, whose answers come back through it);
 //! - `outbox`: one connection's bounded outbound queue, on the primitives of `sync` (std's,
 //!   or loom's models of them, which check the outbox's every interleaving);
 //! - `metrics`: `/metrics` in the Prometheus text format;
@@ -36,6 +37,6 @@ mod sync;
 mod timer;
 
 pub use runtime::Runtime;
-pub use server::{serve, serve_on};
+pub use server::{serve, serve_on, Error};
 pub use settings::{Args, Settings};
 pub use signal::shutdown_signal;

@@ -1,6 +1,7 @@
 //! `/metrics` in the Prometheus text format.
 
 use crate::hub::Snapshot;
+use chat_store::{StoreStats, BATCH_BUCKETS};
 use std::fmt::Write;
 
 /// Renders the hub's counters; names follow Prometheus conventions (`_total` for counters).
@@ -60,7 +61,35 @@ pub(crate) fn render(s: &Snapshot) -> String {
             "chat_dropped_connections_total{{reason=\"{reason}\"}} {n}"
         );
     }
+    if let Some(store) = &s.store {
+        store_metrics(&mut out, store);
+    }
     out
+}
+
+/// The store's series: lines held, errors, and the write batch latency histogram.
+fn store_metrics(out: &mut String, store: &StoreStats) {
+    let _ = write!(
+        out,
+        "# HELP chat_store_lines Lines the history store holds.\n\
+         # TYPE chat_store_lines gauge\nchat_store_lines {}\n\
+         # HELP chat_store_errors_total Store writes that failed and requests refused by a full queue.\n\
+         # TYPE chat_store_errors_total counter\nchat_store_errors_total {}\n\
+         # HELP chat_store_batch_seconds Time to write one batch of lines (one transaction).\n\
+         # TYPE chat_store_batch_seconds histogram\n",
+        store.lines(),
+        store.errors()
+    );
+    let (cumulative, sum) = store.batches();
+    let bounds = BATCH_BUCKETS.iter().map(|b| b.to_string());
+    for (le, n) in bounds.chain(["+Inf".to_string()]).zip(cumulative) {
+        let _ = writeln!(out, "chat_store_batch_seconds_bucket{{le=\"{le}\"}} {n}");
+    }
+    let count = cumulative[BATCH_BUCKETS.len()];
+    let _ = write!(
+        out,
+        "chat_store_batch_seconds_sum {sum}\nchat_store_batch_seconds_count {count}\n"
+    );
 }
 
 #[cfg(test)]
@@ -79,6 +108,7 @@ mod tests {
                 dropped_slow: 1,
                 ..Stats::default()
             },
+            store: Some(Default::default()),
         };
         let text = render(&s);
         for line in [
@@ -89,6 +119,11 @@ mod tests {
             "chat_frames_out_total 0",
             "chat_dropped_connections_total{reason=\"slow\"} 1",
             "chat_dropped_connections_total{reason=\"ping_timeout\"} 0",
+            "chat_store_lines 0",
+            "chat_store_errors_total 0",
+            "chat_store_batch_seconds_bucket{le=\"0.001\"} 0",
+            "chat_store_batch_seconds_bucket{le=\"+Inf\"} 0",
+            "chat_store_batch_seconds_count 0",
         ] {
             assert!(
                 text.lines().any(|l| l == line),

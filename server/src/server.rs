@@ -6,6 +6,7 @@ use crate::settings::Settings;
 use crate::{connection, route, timer};
 use async_tungstenite::tungstenite::protocol::WebSocketConfig;
 use chat_core::Chat;
+use chat_store::{Answer, Store};
 use futures_lite::future;
 use std::future::Future;
 use std::io;
@@ -18,6 +19,20 @@ use std::time::Duration;
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(4);
 /// How long the accept loop pauses after a failed accept (typically: out of descriptors).
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
+/// Store requests queued at most: a reconnect storm's fetches fit, and so do a few seconds
+/// of lines at full speed.
+const STORE_QUEUE: usize = 65_536;
+
+/// Why a server could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The store could not be opened (exit status 2: the operator must fix something).
+    #[error(transparent)]
+    Store(#[from] chat_store::OpenError),
+    /// Listening or serving failed.
+    #[error(transparent)]
+    Io(#[from] io::Error),
+}
 
 /// What every connection task shares.
 #[derive(Debug)]
@@ -59,14 +74,17 @@ impl Server {
 }
 
 /// Runs a chat server on `settings.listen` until `shutdown` completes, then closes every
-/// connection with 1001 and returns once they have gone (or after a grace period).
+/// connection with 1001 and returns once they have gone (or after a grace period) and the
+/// store has written everything.
 pub async fn serve<R: Runtime>(
     rt: R,
     settings: Settings,
     shutdown: impl Future<Output = ()>,
-) -> io::Result<()> {
+) -> Result<(), Error> {
+    // The store first: a server that cannot keep its history does not start listening.
+    let opened = chat_store::open(&settings.db, settings.retain)?;
     let socket = crate::runtime::listen(settings.listen)?;
-    serve_on(rt, socket, settings, shutdown).await
+    run(rt, socket, opened, settings, shutdown).await
 }
 
 /// [`serve`] on a socket bound already (by [`listen`](crate::runtime::listen)); the
@@ -76,11 +94,43 @@ pub async fn serve_on<R: Runtime>(
     socket: std::net::TcpListener,
     settings: Settings,
     shutdown: impl Future<Output = ()>,
-) -> io::Result<()> {
+) -> Result<(), Error> {
+    let opened = chat_store::open(&settings.db, settings.retain)?;
+    run(rt, socket, opened, settings, shutdown).await
+}
+
+async fn run<R: Runtime>(
+    rt: R,
+    socket: std::net::TcpListener,
+    opened: chat_store::Opened,
+    settings: Settings,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), Error> {
+    let chat = Chat::with_store(settings.chat.clone(), opened.restored());
+    tracing::info!(
+        "history in {} ({} lines kept, next id {})",
+        settings.db,
+        opened.lines(),
+        opened.restored().next_id
+    );
+    let (hub, timer_changed) = Hub::new(chat, settings.outbound_queue_bytes);
+    // The store answers on its own thread; it holds the hub weakly, so that the hub goes
+    // when the server does.
+    let answers_to = Arc::downgrade(&hub);
+    let store = Store::start(opened, STORE_QUEUE, move |answer| {
+        let Some(hub) = answers_to.upgrade() else {
+            return;
+        };
+        match answer {
+            Answer::Fetched(id, fetched) => hub.fetched(id, fetched),
+            Answer::Reserved(next) => hub.reserved(next),
+        }
+    })?;
+    hub.attach_store(store.queue());
+
     let listener = rt.listener(socket)?;
     tracing::info!("listening on {}", rt.local_addr(&listener)?);
     let websocket = connection::websocket_config(settings.chat.max_frame_bytes);
-    let (hub, timer_changed) = Hub::new(Chat::new(settings.chat), settings.outbound_queue_bytes);
     let server = Arc::new(Server::new(
         hub.clone(),
         settings.allowed_origins,
@@ -119,6 +169,9 @@ pub async fn serve_on<R: Runtime>(
         rt.sleep_until(deadline),
     )
     .await;
+    // Every line said before the shutdown is in the store's queue; write it all.
+    hub.detach_store();
+    store.closed().await;
     tracing::info!("stopped");
     Ok(())
 }

@@ -50,7 +50,19 @@ pub struct Args {
     /// Origins allowed to open the chat from a browser, comma-separated; empty allows all.
     #[arg(long, env = "CHAT_ALLOWED_ORIGINS", value_delimiter = ',')]
     pub allowed_origins: Vec<String>,
+    /// The history's file (SQLite), created if missing; `:memory:` keeps it in memory only,
+    /// forgotten at exit.
+    #[arg(long, env = "CHAT_DB", default_value = DEFAULT_DB)]
+    pub db: String,
+    /// Lines the store keeps in all; the oldest go first.
+    #[arg(long, env = "CHAT_RETAIN", default_value_t = DEFAULT_RETAIN)]
+    pub retain: usize,
 }
+
+/// Where the history lives unless `--db` says otherwise: in the working directory.
+pub const DEFAULT_DB: &str = "chat.db";
+/// How many lines the store keeps unless `--retain` says otherwise.
+pub const DEFAULT_RETAIN: usize = 1_000_000;
 
 fn seconds(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
@@ -70,6 +82,10 @@ pub struct Settings {
     pub outbound_queue_bytes: usize,
     /// Allowed `Origin` values; empty allows any.
     pub allowed_origins: Vec<String>,
+    /// The store's file, or `:memory:`.
+    pub db: String,
+    /// Lines the store keeps at most.
+    pub retain: usize,
 }
 
 impl Args {
@@ -116,6 +132,8 @@ impl Args {
                 .map(|o| o.trim().to_string())
                 .filter(|o| !o.is_empty())
                 .collect(),
+            db: self.db.clone(),
+            retain: self.retain,
         })
     }
 }
@@ -132,6 +150,8 @@ mod tests {
         assert_eq!(s.chat, Config::default());
         assert_eq!(s.outbound_queue_bytes, 1_048_576);
         assert!(s.allowed_origins.is_empty());
+        assert_eq!(s.db, "chat.db");
+        assert_eq!(s.retain, 1_000_000);
     }
 
     #[test]

@@ -18,7 +18,7 @@ const WAIT = 5000;
 let server, base, browser;
 
 before(async () => {
-  server = spawn(serverBin, ["--host", "127.0.0.1", "--port", "0"], {
+  server = spawn(serverBin, ["--host", "127.0.0.1", "--port", "0", "--db", ":memory:"], {
     stdio: ["ignore", "ignore", "pipe"],
     env: { ...process.env, RUST_LOG: "info" },
   });
@@ -183,7 +183,7 @@ test("the connection state shows, and the page reconnects after the server comes
   // A second server the test can stop and start again on the same port.
   const port = 20000 + Math.floor(Math.random() * 20000);
   const start = () => new Promise((resolve, reject) => {
-    const s = spawn(serverBin, ["--host", "127.0.0.1", "--port", String(port)], { stdio: ["ignore", "ignore", "pipe"] });
+    const s = spawn(serverBin, ["--host", "127.0.0.1", "--port", String(port), "--db", ":memory:"], { stdio: ["ignore", "ignore", "pipe"] });
     let log = "";
     s.stderr.on("data", (c) => { log += c; if (log.includes("listening on")) resolve(s); });
     s.on("exit", (code) => reject(new Error("exited " + code + ": " + log)));

@@ -62,9 +62,14 @@ impl Server {
     }
 
     /// Starts a server with these environment variables and flags (and `--host 127.0.0.1`,
-    /// but no `--port`: pass one, or set `PORT` or `CHAT_PORT`).
+    /// but no `--port`: pass one, or set `PORT` or `CHAT_PORT`). The history is in memory
+    /// (`--db :memory:`) unless the flags or environment name a store.
     pub fn start_with_env(rt: Rt, env: &[(&str, &str)], flags: &[&str]) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_serve"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_serve"));
+        if !flags.contains(&"--db") && !env.iter().any(|(k, _)| *k == "CHAT_DB") {
+            command.env("CHAT_DB", ":memory:");
+        }
+        let mut child = command
             .env("SERVE_RUNTIME", rt.name())
             .env("RUST_LOG", "info")
             .env_remove("PORT")
@@ -210,7 +215,7 @@ pub struct InProcess {
     pub addr: SocketAddr,
     pub clock: VirtualClock,
     stop: Option<async_channel::Sender<()>>,
-    thread: Option<thread::JoinHandle<std::io::Result<()>>>,
+    thread: Option<thread::JoinHandle<Result<(), chat_server::Error>>>,
 }
 
 impl InProcess {
@@ -225,7 +230,7 @@ impl InProcess {
 
     fn start_on<R: Runtime>(inner: R, flags: &[&str]) -> InProcess {
         use clap::Parser;
-        let args = ["serve", "--host", "127.0.0.1", "--port", "0"];
+        let args = ["serve", "--host", "127.0.0.1", "--port", "0", "--db", ":memory:"];
         let args = chat_server::Args::try_parse_from(args.iter().chain(flags)).expect("flags");
         let settings = args.settings().expect("settings");
         let socket = chat_server::runtime::listen(settings.listen).expect("bind");
