@@ -9,8 +9,8 @@
 
 use crate::outbox::{Outbox, Pushed};
 use chat_core::{
-    Chat, ConnId, FetchId, Fetched, Join, JoinError, LeaveReason, Now, Output, Stats,
-    StoreRequest, Violation,
+    Chat, ConnId, FetchId, Fetched, Join, JoinError, LeaveReason, Now, Output, Stats, StoreRequest,
+    Violation,
 };
 use chat_store::{Queue, StoreStats};
 use rustc_hash::FxHashMap;

@@ -131,6 +131,41 @@ impl Server {
     }
 }
 
+impl Server {
+    /// Sends SIGKILL and waits: no shutdown, no flush.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs the serve binary with `flags` (and `--host 127.0.0.1 --port 0`), expecting it to
+/// exit by itself within [`PATIENCE`]; returns its exit code and what it wrote to stderr.
+pub fn run_to_exit(rt: Rt, flags: &[&str]) -> (Option<i32>, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_serve"))
+        .env("SERVE_RUNTIME", rt.name())
+        .args(["--host", "127.0.0.1", "--port", "0"])
+        .args(flags)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the serve binary");
+    let deadline = Instant::now() + PATIENCE;
+    while child.try_wait().expect("wait").is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("{} server did not exit by itself", rt.name());
+        }
+        thread::sleep(Duration::from_millis(10));
+    }
+    let out = child.wait_with_output().expect("output");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 /// What every test server offers: its address, WebSocket clients and plain HTTP to it.
 pub trait Serving {
     fn addr(&self) -> SocketAddr;
@@ -230,7 +265,15 @@ impl InProcess {
 
     fn start_on<R: Runtime>(inner: R, flags: &[&str]) -> InProcess {
         use clap::Parser;
-        let args = ["serve", "--host", "127.0.0.1", "--port", "0", "--db", ":memory:"];
+        let args = [
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--db",
+            ":memory:",
+        ];
         let args = chat_server::Args::try_parse_from(args.iter().chain(flags)).expect("flags");
         let settings = args.settings().expect("settings");
         let socket = chat_server::runtime::listen(settings.listen).expect("bind");
