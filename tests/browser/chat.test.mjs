@@ -4,7 +4,8 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { mkdirSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
@@ -201,4 +202,55 @@ test("the connection state shows, and the page reconnects after the server comes
   await page.waitForFunction(() => document.getElementById("name").value === "mo", null, { timeout: WAIT });
   await context.close();
   second.kill("SIGTERM");
+});
+
+test("after the server is killed and restarted, both pages show every line exactly once", async () => {
+  const port = 20000 + Math.floor(Math.random() * 20000);
+  const dir = mkdtempSync(join(tmpdir(), "chat-browser-"));
+  const db = join(dir, "chat.db");
+  const start = () => new Promise((resolve, reject) => {
+    // A history of 2 lines: a page that reloaded the history instead of resuming would
+    // lose lines it had shown.
+    const s = spawn(serverBin, ["--host", "127.0.0.1", "--port", String(port), "--db", db,
+                                "--history", "2"],
+                    { stdio: ["ignore", "ignore", "pipe"] });
+    let log = "";
+    s.stderr.on("data", (c) => { log += c; if (log.includes("listening on")) resolve(s); });
+    s.on("exit", (code) => reject(new Error("exited " + code + ": " + log)));
+  });
+  const page = async (name) => {
+    const p = await (await browser.newContext()).newPage();
+    await p.goto(`http://127.0.0.1:${port}/?name=${name}&room=t8`);
+    await p.waitForSelector("#state.online", { timeout: WAIT });
+    return p;
+  };
+  const said = (p) => p.$$eval("#log li.message", (lis) => lis.map((li) => li.lastChild.textContent));
+  let server = await start();
+  const ann = await page("ann");
+  const bob = await page("bob");
+  await say(ann, "a1"); await seen(bob, "a1");
+  await say(bob, "b1"); await seen(ann, "b1");
+  await say(ann, "a2"); await seen(bob, "a2");
+  await new Promise((r) => setTimeout(r, 300)); // older than a crash's last 100 ms
+  const exited = new Promise((r) => server.on("exit", r));
+  server.kill("SIGKILL");
+  await exited;
+  await ann.waitForSelector("#state.offline", { timeout: WAIT });
+  server = await start();
+  // Said while the pages are still away: they get it when they resume.
+  const cy = await page("cy");
+  await say(cy, "c1"); await seen(cy, "c1");
+  for (const p of [ann, bob]) await p.waitForSelector("#state.online", { timeout: 20000 });
+  await say(bob, "b2"); await seen(ann, "b2");
+  await say(ann, "a3"); await seen(bob, "a3");
+  const all = ["a1", "b1", "a2", "c1", "b2", "a3"];
+  for (const p of [ann, bob]) {
+    await p.waitForFunction((n) => document.querySelectorAll("#log li.message").length >= n,
+                            all.length, { timeout: WAIT });
+    assert.deepEqual(await said(p), all);
+    await p.context().close();
+  }
+  await cy.context().close();
+  server.kill("SIGTERM");
+  rmSync(dir, { recursive: true, force: true });
 });
