@@ -17,6 +17,8 @@
 //! - [`output`]: [`Output`], what the runtime must do, and the ids and reasons in it;
 //! - [`payload`]: [`Payload`], one rendered line shared by all its recipients;
 //! - [`line`]: every line the server sends, described once, rendered as text or JSON;
+//! - [`read_back`]: a JSON line read back as its text line, for clients that need ids but
+//!   show text;
 //! - [`name`], [`text`]: what is a valid name or room, and how text is cleaned;
 //! - `command`, `room`, `user`, `rate`, `heartbeat`: the parts of the state.
 //!
@@ -69,6 +71,7 @@ pub mod name;
 pub mod output;
 pub mod payload;
 mod rate;
+pub mod read_back;
 mod room;
 pub mod stats;
 pub mod store;

@@ -200,7 +200,7 @@ impl<'a> Line<'a> {
         Some(serde_json::to_string(self).expect("JSON of strings and numbers"))
     }
 
-    fn text(&self) -> Option<String> {
+    pub(crate) fn text(&self) -> Option<String> {
         Some(match self {
             Line::Greeting { users } => {
                 format!("You are connected! There are {users} users here.")
@@ -232,9 +232,14 @@ impl<'a> Line<'a> {
             }
             Line::Help { commands } => format!("* commands: {}", commands.join(", ")),
             Line::Skipped { count, .. } => format!("* {count} earlier lines skipped"),
-            Line::Error(p) => format!("! {}", p.words()),
+            Line::Error(p) => error_text(&p.words()),
         })
     }
+}
+
+/// An error line from its words.
+pub(crate) fn error_text(words: &str) -> String {
+    format!("! {words}")
 }
 
 fn and_more(line: &mut String, total: usize, listed: usize) {

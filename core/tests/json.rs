@@ -156,3 +156,82 @@ fn control_characters_never_reach_json_text_either() {
     h.send(j, "a\u{1b}b");
     assert_eq!(json(&h.lines(j)[0])["text"], "a\u{FFFD}b");
 }
+
+/// A text user and a JSON user through the same session: every JSON line read back with
+/// `read_back::as_text` is the text user's line, byte for byte.
+#[test]
+fn json_lines_read_back_as_exactly_the_text_lines() {
+    use chat_core::read_back::{as_text, Welcome};
+    let mut h = Harness::new();
+    let t = h.join_named("t");
+    let j = h.join_json("j");
+    h.read(t);
+    let first: Vec<String> = h.lines(j);
+    let welcome = as_text(&first[0], Welcome::Connected).unwrap();
+    assert_eq!(welcome[0], "You are connected! There are 2 users here.");
+    assert_eq!(welcome[1], "* you are j in #main");
+    let other = h.join_named("o");
+    h.send(other, "hello \"quoted\" \\ ünïcode\n/me waves");
+    h.send(other, "/nick o2");
+    h.send(other, "/w t psst");
+    h.send(other, "/w j psst");
+    for who in [t, j] {
+        for command in [
+            "/users",
+            "/rooms",
+            "/help",
+            "/nope",
+            "/join",
+            "/nick bad name!",
+        ] {
+            h.send(who, command);
+        }
+    }
+    let side = h.join_with(Join {
+        name: Some("s"),
+        room: Some("side"),
+        ..Join::default()
+    });
+    h.send(side, "in the side room");
+    h.send(side, "/me too");
+    h.leave(other);
+    let text = h.lines(t);
+    let json = h.lines(j);
+    let read_back: Vec<String> = json
+        .iter()
+        .flat_map(|l| as_text(l, Welcome::Joined).unwrap_or_else(|| panic!("{l}")))
+        .collect();
+    // The whisper to the other user is each user's own; everything else is shared.
+    let text: Vec<&String> = text.iter().filter(|l| !l.contains("[o2 -> t]")).collect();
+    let read_back: Vec<&String> = read_back
+        .iter()
+        .filter(|l| !l.contains("[o2 -> j]"))
+        .collect();
+    assert_eq!(read_back, text);
+    assert!(text.len() > 10, "{text:?}");
+    // After /join, a welcome reads with the room's count, and the replay as it was said.
+    h.send(t, "/join side");
+    h.send(j, "/join side");
+    let text = h.lines(t);
+    let json = h.lines(j);
+    let read_back: Vec<String> = json
+        .iter()
+        .flat_map(|l| as_text(l, Welcome::Joined).unwrap())
+        .collect();
+    assert_eq!(
+        text[..3],
+        [
+            "* you are t in #side (2 users)",
+            "[s]: in the side room",
+            "* s too"
+        ]
+    );
+    assert_eq!(
+        read_back[1..],
+        [
+            "* you are j in #side (3 users)",
+            "[s]: in the side room",
+            "* s too"
+        ]
+    );
+}
