@@ -31,6 +31,7 @@ mod tests {
             url: url.into(),
             name: name.map(Into::into),
             room: room.map(Into::into),
+            reconnect_for: 0.0,
         }
     }
 

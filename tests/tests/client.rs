@@ -45,15 +45,44 @@ type Ending = (Option<u16>, Vec<String>);
 
 /// A one-connection WebSocket server that sends `lines`, then reports how the client ended.
 fn fake_server(lines: Vec<String>) -> (String, mpsc::Receiver<Ending>) {
+    fake_server_of(lines, true)
+}
+
+/// The same, agreeing to the JSON subprotocol or (like the tutorial's server) to none: then
+/// the client's first handshake fails and it connects again in text.
+fn fake_server_of(lines: Vec<String>, json: bool) -> (String, mpsc::Receiver<Ending>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("ws://{}/chat", listener.local_addr().unwrap());
     let (tx, rx) = mpsc::channel();
     thread::spawn(move || {
-        let (stream, _) = listener.accept().unwrap();
+        let (mut stream, _) = listener.accept().unwrap();
+        if !json {
+            let refused = tungstenite::accept(stream.try_clone().unwrap());
+            assert!(refused.is_ok(), "the client asks for JSON first");
+            stream = listener.accept().unwrap().0;
+        }
         stream
             .set_read_timeout(Some(Duration::from_secs(10)))
             .unwrap();
-        let mut ws = tungstenite::accept(stream).unwrap();
+        // Like the chat server, it agrees to the JSON subprotocol the client asks for.
+        #[allow(clippy::result_large_err)] // tungstenite's callback type
+        fn agree_json(
+            req: &tungstenite::handshake::server::Request,
+            mut res: tungstenite::handshake::server::Response,
+        ) -> Result<
+            tungstenite::handshake::server::Response,
+            tungstenite::handshake::server::ErrorResponse,
+        > {
+            if let Some(p) = req.headers().get("Sec-WebSocket-Protocol") {
+                res.headers_mut().insert("Sec-WebSocket-Protocol", p.clone());
+            }
+            Ok(res)
+        }
+        let mut ws = if json {
+            tungstenite::accept_hdr(stream, agree_json).unwrap()
+        } else {
+            tungstenite::accept(stream).unwrap()
+        };
         for line in lines {
             ws.send(tungstenite::Message::text(line)).unwrap();
         }
@@ -77,7 +106,88 @@ fn fake_server(lines: Vec<String>) -> (String, mpsc::Receiver<Ending>) {
     (url, rx)
 }
 
-for_every_runtime!(piped_input_chats_and_end_of_input_closes);
+for_every_runtime!(
+    piped_input_chats_and_end_of_input_closes,
+    after_a_restart_the_client_comes_back_and_shows_every_line_once
+);
+
+/// The client stays connected through a server restart on the same store: it says so in one
+/// line, comes back as the same name, and shows what it missed, nothing twice.
+fn after_a_restart_the_client_comes_back_and_shows_every_line_once(rt: Rt) {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("chat.db");
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+        .to_string();
+    let flags = ["--port", &port, "--db", db.to_str().unwrap()];
+    let mut server = Server::start_with_env(rt, &[], &flags);
+    let mut watcher = server.connect_as("?name=w");
+    watcher.welcome();
+    let url = format!("ws://{}/chat", server.addr);
+    let mut child = client(rt, &[&url, "--name", "bob"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    assert_eq!(watcher.line(), "* bob joined");
+    stdin.write_all(b"before\n").unwrap();
+    assert_eq!(watcher.line(), "[bob]: before");
+    watcher.send("to bob");
+    watcher.line();
+    assert!(server.terminate().success());
+    drop(watcher);
+
+    let server = Server::start_with_env(rt, &[], &flags);
+    let mut watcher = server.connect_as("?name=w");
+    watcher.welcome();
+    watcher.send("while bob was away");
+    // Comes back within its first backoff (0.5 s): its join, then its own line.
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let line = watcher.line();
+        if line == "* bob joined" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "bob did not come back");
+    }
+    // End of input: the client closes once the answers have arrived.
+    stdin.write_all(b"after\n").unwrap();
+    drop(stdin);
+    assert_eq!(watcher.line(), "[bob]: after");
+    let deadline = Instant::now() + PATIENCE;
+    while child.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "the client did not exit");
+        thread::sleep(Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        stdout.lines().collect::<Vec<_>>(),
+        [
+            "You are connected! There are 2 users here.",
+            "* you are bob in #main",
+            "[bob]: before",
+            "[w]: to bob",
+            "[w]: while bob was away",
+            "[bob]: after",
+        ],
+        "{out:?}"
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        stderr.lines().collect::<Vec<_>>(),
+        [
+            "* disconnected by the server: 1001 server shutting down",
+            "* reconnected: you are bob in #main (2 users)",
+        ]
+    );
+}
 
 fn piped_input_chats_and_end_of_input_closes(rt: Rt) {
     let server = Server::start(rt, &[]);
@@ -114,6 +224,16 @@ fn exit_closes_with_1000_and_exits_0() {
 }
 
 #[test]
+fn a_server_without_json_gets_a_text_client() {
+    let (url, closed) = fake_server_of(vec!["[ann]: plain text".into()], false);
+    let out = run_client(Rt::Tokio, &[&url], "hi\n");
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "[ann]: plain text\n");
+    let (code, got) = closed.recv_timeout(PATIENCE).unwrap();
+    assert_eq!((code, got), (Some(1000), vec!["hi".to_string()]));
+}
+
+#[test]
 fn end_of_input_closes_with_1000() {
     let (url, closed) = fake_server(vec![]);
     let out = run_client(Rt::Tokio, &[&url], "a\nb\n");
@@ -140,7 +260,7 @@ fn a_server_shutdown_ends_the_client_with_the_reason() {
     let mut server = Server::start(Rt::Tokio, &[]);
     let url = format!("ws://{}/chat", server.addr);
     // Input stays open: only the server can end this session.
-    let mut child = client(Rt::Tokio, &[&url])
+    let mut child = client(Rt::Tokio, &[&url, "--reconnect-for", "0"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
