@@ -1,8 +1,12 @@
-//! Property tests: random sequences of joins, lines, commands, renames, room changes,
-//! leaves and clock steps, checked against a small reference model of rooms and names.
+//! Property tests: random sequences of joins, resumes, lines, commands, renames, room
+//! changes, leaves and clock steps, checked against a small reference model of rooms, names,
+//! line ids and history; with the history in memory only, and with a (model) store.
 
 mod common;
-use chat_core::{Chat, Config, ConnId, Join, LeaveReason, Now, Output, Rendering, Violation};
+use chat_core::{
+    Chat, Config, ConnId, Join, LeaveReason, Now, Output, Rendering, Restored, StoreRequest,
+    Violation,
+};
 use proptest::prelude::*;
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -16,6 +20,12 @@ enum Op {
         name: Option<usize>,
         room: Option<usize>,
         json: bool,
+    },
+    /// Joins with `since` this many lines before the latest id.
+    Resume {
+        room: Option<usize>,
+        json: bool,
+        back: u64,
     },
     Leave(usize),
     Say(usize, usize),
@@ -34,6 +44,8 @@ fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
         3 => (proptest::option::of(0..NAMES.len()), proptest::option::of(0..ROOMS.len()), any::<bool>())
             .prop_map(|(name, room, json)| Op::Join { name, room, json }),
+        2 => (proptest::option::of(0..ROOMS.len()), any::<bool>(), 0..12u64)
+            .prop_map(|(room, json, back)| Op::Resume { room, json, back }),
         1 => u.clone().prop_map(Op::Leave),
         4 => (u.clone(), 1..4usize).prop_map(|(u, n)| Op::Say(u, n)),
         1 => u.clone().prop_map(Op::Me),
@@ -55,15 +67,21 @@ struct ModelUser {
     json: bool,
 }
 
-/// A chat line as both renderings can be read back: (kind, from, to, text).
-type Said = (&'static str, String, String, String);
+/// A chat line as both renderings can be read back: (kind, from, to, text, id). Only JSON
+/// shows the id of a message or action; a whisper has none.
+type Said = (&'static str, String, String, String, Option<u64>);
 
 struct Model {
     users: BTreeMap<ConnId, ModelUser>,
     next_auto: u64,
-    /// Each room's replayable lines; a room's entry goes when its last member leaves.
-    history: BTreeMap<String, Vec<Said>>,
+    /// Each room's lines with their ids: without a store, its latest `cap`, gone when its
+    /// last member leaves; with one, all of them.
+    history: BTreeMap<String, Vec<(u64, Said)>>,
     cap: usize,
+    resume_limit: usize,
+    stored: bool,
+    /// The id the next chat line or action gets.
+    next_id: u64,
 }
 
 impl Model {
@@ -73,23 +91,46 @@ impl Model {
         }
     }
 
-    /// Drops a room's history once nobody is in it (but `main` keeps its own).
+    /// Without a store, drops a room's history once nobody is in it (but `main` keeps its
+    /// own); with one, the history stays.
     fn vacate(&mut self, room: &str) {
-        if room != "main" && self.in_room(room).is_empty() {
+        if !self.stored && room != "main" && self.in_room(room).is_empty() {
             self.history.remove(room);
         }
     }
 
-    fn remember(&mut self, room: &str, said: Said) {
+    /// A line said in `room`: it gets the next id.
+    fn remember(&mut self, room: &str, said: Said) -> u64 {
+        let id = self.next_id;
+        self.next_id += 1;
         let h = self.history.entry(room.to_string()).or_default();
-        h.push(said);
-        if h.len() > self.cap {
+        h.push((id, said));
+        if !self.stored && h.len() > self.cap {
             h.remove(0);
         }
+        id
     }
 
-    fn replay(&self, room: &str) -> Vec<Said> {
-        self.history.get(room).cloned().unwrap_or_default()
+    /// The history a joiner of `room` gets: the latest `cap` lines.
+    fn replay(&self, room: &str, json: bool) -> Vec<Said> {
+        let h = self.history.get(room).map_or(&[][..], Vec::as_slice);
+        let from = h.len().saturating_sub(self.cap);
+        h[from..]
+            .iter()
+            .map(|(id, s)| with_id(s, *id, json))
+            .collect()
+    }
+
+    /// What a resume of `room` after `since` gets: the kept lines after it, the latest
+    /// `resume_limit` of them.
+    fn resume(&self, room: &str, since: u64, json: bool) -> Vec<Said> {
+        let h = self.history.get(room).map_or(&[][..], Vec::as_slice);
+        let after: Vec<_> = h.iter().filter(|(id, _)| *id > since).collect();
+        let from = after.len().saturating_sub(self.resume_limit);
+        after[from..]
+            .iter()
+            .map(|(id, s)| with_id(s, *id, json))
+            .collect()
     }
 
     fn taken(&self, name: &str, except: Option<ConnId>) -> bool {
@@ -122,6 +163,13 @@ impl Model {
     }
 }
 
+/// A line as a recipient reads it: with its id in JSON.
+fn with_id(said: &Said, id: u64, json: bool) -> Said {
+    let mut said = said.clone();
+    said.4 = json.then_some(id);
+    said
+}
+
 fn valid_name(s: &str) -> bool {
     chat_core::name::is_valid_name(s)
 }
@@ -136,36 +184,48 @@ fn said(line: &str, json: bool) -> Option<Said> {
     if json {
         let v: serde_json::Value = serde_json::from_str(line).expect("JSON line");
         let s = |k: &str| v[k].as_str().unwrap_or_default().to_string();
+        let id = v["id"].as_u64();
         return match v["type"].as_str()? {
-            "message" => Some(("message", s("from"), String::new(), s("text"))),
-            "action" => Some(("action", s("from"), String::new(), s("text"))),
-            "whisper" => Some(("whisper", s("from"), s("to"), s("text"))),
+            "message" => Some(("message", s("from"), String::new(), s("text"), id)),
+            "action" => Some(("action", s("from"), String::new(), s("text"), id)),
+            "whisper" => Some(("whisper", s("from"), s("to"), s("text"), None)),
             _ => None,
         };
     }
     if let Some(rest) = line.strip_prefix('[') {
         let (who, text) = rest.split_once("]: ")?;
         return Some(match who.split_once(" -> ") {
-            Some((from, to)) => ("whisper", from.into(), to.into(), text.into()),
-            None => ("message", who.into(), String::new(), text.into()),
+            Some((from, to)) => ("whisper", from.into(), to.into(), text.into(), None),
+            None => ("message", who.into(), String::new(), text.into(), None),
         });
     }
     let rest = line.strip_prefix("* ")?;
     let (from, text) = rest.split_once(' ')?;
     text.starts_with('m')
-        .then(|| ("action", from.into(), String::new(), text.into()))
+        .then(|| ("action", from.into(), String::new(), text.into(), None))
 }
 
-fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
+fn run(ops: Vec<Op>, stored: bool) -> Result<(), TestCaseError> {
     let config = Config {
         rate: 0.0,
         history: 3,
+        resume_limit: 4,
         announce_limit: 3,
         list_limit: 2,
         ..Config::default()
     };
     let cap = config.history;
-    let mut chat = Chat::new(config);
+    let resume_limit = config.resume_limit;
+    let mut store = common::ModelStore::new(usize::MAX);
+    let mut chat = if stored {
+        let restored = Restored {
+            next_id: 1,
+            reserved: u64::MAX / 2,
+        };
+        Chat::with_store(config, restored)
+    } else {
+        Chat::new(config)
+    };
     let start = common::origin();
     let mut now = start;
     let mut model = Model {
@@ -173,6 +233,9 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
         next_auto: 0,
         history: BTreeMap::new(),
         cap,
+        resume_limit,
+        stored,
+        next_id: 1,
     };
     let mut seq = 0u64;
 
@@ -204,7 +267,32 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                 let room = join.room.and_then(room_of).unwrap_or_else(|| "main".into());
                 prop_assert_eq!(chat.name_of(id), Some(name.as_str()));
                 prop_assert_eq!(chat.room_of(id), Some(room.as_str()));
-                let replay = model.replay(&room);
+                let replay = model.replay(&room, json);
+                if !replay.is_empty() {
+                    expected.insert(id, replay);
+                }
+                model.users.insert(id, ModelUser { name, room, json });
+                joined = Some(id);
+            }
+            Op::Resume { room, json, back } => {
+                let since = model.next_id.saturating_sub(1 + back);
+                let typed = since.to_string();
+                let join = Join {
+                    room: room.map(|r| ROOMS[r]),
+                    rendering: Some(if json {
+                        Rendering::Json
+                    } else {
+                        Rendering::Text
+                    }),
+                    since: Some(&typed),
+                    ..Join::default()
+                };
+                let Ok(id) = chat.handle_join(join, stamp) else {
+                    return Err(TestCaseError::fail("join refused"));
+                };
+                let name = model.auto();
+                let room = join.room.and_then(room_of).unwrap_or_else(|| "main".into());
+                let replay = model.resume(&room, since, json);
                 if !replay.is_empty() {
                     expected.insert(id, replay);
                 }
@@ -224,11 +312,21 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                         (0..n).map(|i| format!("m{}", seq + i as u64)).collect();
                     seq += n as u64;
                     for t in &texts {
-                        let line = ("message", sender.name.clone(), String::new(), t.clone());
+                        let line = (
+                            "message",
+                            sender.name.clone(),
+                            String::new(),
+                            t.clone(),
+                            None,
+                        );
+                        let id = model.remember(&sender.room, line.clone());
                         for r in model.in_room(&sender.room) {
-                            expected.entry(r).or_default().push(line.clone());
+                            let json = model.users[&r].json;
+                            expected
+                                .entry(r)
+                                .or_default()
+                                .push(with_id(&line, id, json));
                         }
-                        model.remember(&sender.room, line);
                     }
                     chat.handle_text(id, &texts.join("\n"), stamp);
                 }
@@ -238,11 +336,21 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                     let sender = model.users[&id].clone();
                     let t = format!("m{seq}");
                     seq += 1;
-                    let line = ("action", sender.name.clone(), String::new(), t.clone());
+                    let line = (
+                        "action",
+                        sender.name.clone(),
+                        String::new(),
+                        t.clone(),
+                        None,
+                    );
+                    let line_id = model.remember(&sender.room, line.clone());
                     for r in model.in_room(&sender.room) {
-                        expected.entry(r).or_default().push(line.clone());
+                        let json = model.users[&r].json;
+                        expected
+                            .entry(r)
+                            .or_default()
+                            .push(with_id(&line, line_id, json));
                     }
-                    model.remember(&sender.room, line);
                     chat.handle_text(id, &format!("/me {t}"), stamp);
                 }
             }
@@ -254,7 +362,7 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                     );
                     let t = format!("m{seq}");
                     seq += 1;
-                    let line = ("whisper", from, to_name.clone(), t.clone());
+                    let line = ("whisper", from, to_name.clone(), t.clone(), None);
                     expected.entry(id).or_default().push(line.clone());
                     if target != id {
                         expected.entry(target).or_default().push(line);
@@ -279,7 +387,8 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                     if let Some(room) = room_of(ROOMS[r]).filter(|room| *room != old) {
                         model.users.get_mut(&id).expect("picked").room = room.clone();
                         model.vacate(&old);
-                        let replay = model.replay(&room);
+                        let json = model.users[&id].json;
+                        let replay = model.replay(&room, json);
                         if !replay.is_empty() {
                             expected.insert(id, replay);
                         }
@@ -314,30 +423,48 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
         // Drain, checking addressees and collecting the chat lines each connection got.
         let mut got: BTreeMap<ConnId, Vec<Said>> = BTreeMap::new();
         let mut closed = Vec::new();
-        while let Some(out) = chat.poll_output() {
-            let to = out.to();
-            let known = model.users.contains_key(&to) || closed.contains(&to);
-            // A quit or left user may be in the middle of being closed this very step.
-            prop_assert!(
-                known || matches!(out, Output::Close { .. }) || Some(to) == joined,
-                "output to unknown connection {to}: {out:?}"
-            );
-            match out {
-                Output::Send { payload, .. } => {
-                    prop_assert!(!closed.contains(&to), "{to} got a line after its close");
-                    let json = model.users.get(&to).is_some_and(|u| u.json);
-                    if let Some(s) = said(payload.as_str(), json) {
-                        got.entry(to).or_default().push(s);
+        // Outputs, then the store's requests (answered at once), until neither has more.
+        loop {
+            while let Some(out) = chat.poll_output() {
+                let to = out.to();
+                let known = model.users.contains_key(&to) || closed.contains(&to);
+                // A quit or left user may be in the middle of being closed this very step.
+                prop_assert!(
+                    known || matches!(out, Output::Close { .. }) || Some(to) == joined,
+                    "output to unknown connection {to}: {out:?}"
+                );
+                match out {
+                    Output::Send { payload, .. } => {
+                        prop_assert!(!closed.contains(&to), "{to} got a line after its close");
+                        let json = model.users.get(&to).is_some_and(|u| u.json);
+                        if let Some(s) = said(payload.as_str(), json) {
+                            got.entry(to).or_default().push(s);
+                        }
+                    }
+                    Output::Close { .. } => {
+                        if model.users.contains_key(&to) {
+                            prop_assert!(may_close, "unexpected close of {to}");
+                            model.remove(to);
+                        }
+                        closed.push(to);
+                    }
+                    Output::Ping { .. } => prop_assert!(may_close, "ping outside a clock step"),
+                }
+            }
+            let mut answered = false;
+            while let Some(request) = chat.poll_store() {
+                prop_assert!(stored, "a chat without a store asked one: {request:?}");
+                match request {
+                    StoreRequest::Keep(kept) => store.lines.push(kept),
+                    StoreRequest::NextId(next) => chat.handle_reserved(Some(next)),
+                    StoreRequest::Fetch(f) => {
+                        chat.handle_fetched(f.id, Some(store.fetch(&f)));
+                        answered = true;
                     }
                 }
-                Output::Close { .. } => {
-                    if model.users.contains_key(&to) {
-                        prop_assert!(may_close, "unexpected close of {to}");
-                        model.remove(to);
-                    }
-                    closed.push(to);
-                }
-                Output::Ping { .. } => prop_assert!(may_close, "ping outside a clock step"),
+            }
+            if !answered {
+                break;
             }
         }
         prop_assert_eq!(got, expected);
@@ -366,7 +493,13 @@ proptest! {
 
     #[test]
     fn the_chat_agrees_with_the_model(ops in proptest::collection::vec(op(), 1..80)) {
-        run(ops)?;
+        run(ops, false)?;
+    }
+
+    /// The same with a store: emptied rooms keep their history, resumes reach past memory.
+    #[test]
+    fn the_chat_with_a_store_agrees_with_the_model(ops in proptest::collection::vec(op(), 1..80)) {
+        run(ops, true)?;
     }
 
     /// Arbitrary frames, including invalid UTF-8 and huge or multi-line ones, never panic and

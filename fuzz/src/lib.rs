@@ -6,7 +6,10 @@
 //! nightly toolchain; `src/main.rs` drives it on stable with seeded random inputs.
 
 use arbitrary::{Result, Unstructured};
-use chat_core::{Chat, Config, ConnId, Join, LeaveReason, Now, Output, Rendering, Violation};
+use chat_core::{
+    Chat, Config, ConnId, Fetch, Fetched, Join, Kept, LeaveReason, Now, Output, Rendering,
+    Restored, StoreRequest, Violation,
+};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
@@ -68,7 +71,25 @@ fn drive(u: &mut Unstructured<'_>) -> Result<()> {
         list_limit: u.int_in_range(0..=3)?,
         resume_limit: u.int_in_range(0..=3)?,
     };
-    let mut chat = Chat::new(config);
+    // Half the inputs run with a store that answers when the input says, in any order, or
+    // fails: what a slow or broken disk does.
+    let mut store = if u.arbitrary()? {
+        Some(Store {
+            lines: Vec::new(),
+            retain: u.int_in_range(0..=6)?,
+            fetches: Vec::new(),
+        })
+    } else {
+        None
+    };
+    let mut chat = match store {
+        Some(_) => {
+            let next_id = u.int_in_range(1..=5)?;
+            let reserved = next_id + u.int_in_range(0..=3)?;
+            Chat::with_store(config, Restored { next_id, reserved })
+        }
+        None => Chat::new(config),
+    };
     let start = Instant::now();
     let mut now = start;
     // Live connections and how they render; outputs may only go to these.
@@ -85,7 +106,7 @@ fn drive(u: &mut Unstructured<'_>) -> Result<()> {
             let i = u.choose_index(live.len())?;
             Ok(live.keys().nth(i).copied())
         };
-        match u.int_in_range(0..=9u8)? {
+        match u.int_in_range(0..=10u8)? {
             0 | 1 => {
                 let name = text(u)?;
                 let room = text(u)?;
@@ -141,17 +162,63 @@ fn drive(u: &mut Unstructured<'_>) -> Result<()> {
                     chat.handle_timeout(now);
                 }
             }
-            _ => {
+            9 => {
                 if u.ratio(1, 8)? {
                     chat.handle_shutdown();
                 }
             }
+            _ => {
+                if let Some(store) = store.as_mut().filter(|s| !s.fetches.is_empty()) {
+                    let f = store.fetches.remove(u.choose_index(store.fetches.len())?);
+                    let answer = u.arbitrary::<bool>()?.then(|| store.fetch(&f));
+                    chat.handle_fetched(f.id, answer);
+                }
+            }
         }
-        check_outputs(&mut chat, &mut live);
+        loop {
+            check_outputs(&mut chat, &mut live);
+            let Some(request) = chat.poll_store() else {
+                break;
+            };
+            let Some(store) = store.as_mut() else {
+                panic!("a chat without a store asked one: {request:?}");
+            };
+            match request {
+                StoreRequest::Keep(kept) => {
+                    store.lines.push(kept);
+                    let over = store.lines.len().saturating_sub(store.retain);
+                    store.lines.drain(..over);
+                }
+                StoreRequest::Fetch(f) => store.fetches.push(f),
+                StoreRequest::NextId(next) => {
+                    chat.handle_reserved(u.arbitrary::<bool>()?.then_some(next))
+                }
+            }
+        }
         assert_eq!(chat.connections(), live.len());
         assert!(chat.history_len(chat_core::MAIN) <= chat.config().history);
     }
     Ok(())
+}
+
+/// The store's model: kept lines (at most `retain`) and fetches not answered yet.
+struct Store {
+    lines: Vec<Kept>,
+    retain: usize,
+    fetches: Vec<Fetch>,
+}
+
+impl Store {
+    fn fetch(&self, f: &Fetch) -> Fetched {
+        let all: Vec<&Kept> = (self.lines.iter())
+            .filter(|k| k.room == f.room && k.id > f.after && k.id <= f.upto)
+            .collect();
+        let from = all.len().saturating_sub(f.limit);
+        Fetched {
+            lines: all[from..].iter().map(|k| (*k).clone()).collect(),
+            older: from,
+        }
+    }
 }
 
 /// A frame as the server's WebSocket layer hands it on: too big or not UTF-8 is a

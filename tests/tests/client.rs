@@ -74,7 +74,8 @@ fn fake_server_of(lines: Vec<String>, json: bool) -> (String, mpsc::Receiver<End
             tungstenite::handshake::server::ErrorResponse,
         > {
             if let Some(p) = req.headers().get("Sec-WebSocket-Protocol") {
-                res.headers_mut().insert("Sec-WebSocket-Protocol", p.clone());
+                res.headers_mut()
+                    .insert("Sec-WebSocket-Protocol", p.clone());
             }
             Ok(res)
         }
