@@ -30,6 +30,10 @@ pub struct Config {
     /// Lines a resume (`?since=ID`) replays at most; more missed lines are announced as
     /// skipped.
     pub resume_limit: usize,
+    /// Bytes of lines one replay sends at most (the latest lines that fit; a resume counts
+    /// the rest as skipped). The server sets half its outbound queue, so that a replay never
+    /// gets its reader dropped as slow.
+    pub replay_bytes: usize,
 }
 
 impl Default for Config {
@@ -47,6 +51,7 @@ impl Default for Config {
             max_connections: 10_000,
             list_limit: 100,
             resume_limit: 1000,
+            replay_bytes: 512 * 1024,
         }
     }
 }

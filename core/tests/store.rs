@@ -362,3 +362,19 @@ fn whispers_are_never_stored() {
     assert!(kept[0].action);
     assert_eq!(&*kept[0].text, "waves");
 }
+
+#[test]
+fn a_replay_fits_its_byte_budget_and_a_resume_counts_what_did_not_fit() {
+    // "[t]: mN" is 7 bytes: 20 bytes hold two lines.
+    let config = Config {
+        replay_bytes: 20,
+        ..config()
+    };
+    let mut h = Harness::with_store(config, 1000);
+    talk(&mut h, "t", "main", 5);
+    let mut expect = vec!["* 3 earlier lines skipped".to_string()];
+    expect.extend(said("t", 4..=5));
+    assert_eq!(resume(&mut h, "main", "0"), expect);
+    let plain = after_welcome(&mut h, Join::default());
+    assert_eq!(plain, said("t", 4..=5), "a plain history just starts later");
+}

@@ -70,6 +70,7 @@ fn drive(u: &mut Unstructured<'_>) -> Result<()> {
         max_connections: u.int_in_range(0..=6)?,
         list_limit: u.int_in_range(0..=3)?,
         resume_limit: u.int_in_range(0..=3)?,
+        replay_bytes: u.int_in_range(0..=200)?,
     };
     // Half the inputs run with a store that answers when the input says, in any order, or
     // fails: what a slow or broken disk does.

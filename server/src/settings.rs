@@ -120,6 +120,7 @@ impl Args {
             ping_timeout: Duration::from_secs_f64(self.ping_timeout),
             max_connections: self.max_connections,
             resume_limit: self.resume_limit,
+            replay_bytes: self.outbound_queue_bytes / 2,
             ..defaults
         };
         Ok(Settings {

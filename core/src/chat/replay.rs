@@ -76,6 +76,7 @@ impl Chat {
             upto,
         } = waiting;
         let (cap, limit) = self.limits(since);
+        let budget = self.config.replay_bytes;
         let after = since.unwrap_or(0);
         if let (Some(fetched), Some(r)) = (&fetched, self.rooms.get_mut(&room)) {
             r.absorb(fetched, after, upto, cap);
@@ -85,16 +86,24 @@ impl Chat {
         };
         let payloads = match fetched {
             Some(fetched) => {
-                let skipped = if since.is_some() { fetched.older } else { 0 };
-                let lines = fetched.lines.into_iter().filter_map(Spoken::restored);
-                replay(&room, rendering, skipped, lines.collect::<Vec<_>>().iter())
+                let skipped = since.map(|_| fetched.older);
+                let lines: Vec<Spoken> = (fetched.lines.into_iter())
+                    .filter_map(Spoken::restored)
+                    .collect();
+                replay(&room, rendering, skipped, budget, lines.iter())
             }
             None => {
                 let known = self.rooms.get(&room).into_iter();
                 let lines: Vec<&Spoken> =
                     known.flat_map(|r| r.known_between(after, upto)).collect();
                 let from = lines.len().saturating_sub(limit);
-                replay(&room, rendering, 0, lines[from..].iter().copied())
+                replay(
+                    &room,
+                    rendering,
+                    None,
+                    budget,
+                    lines[from..].iter().copied(),
+                )
             }
         };
         self.fill(conn, id, payloads);
@@ -176,6 +185,7 @@ impl Chat {
             return;
         };
         let (_, limit) = self.limits(since);
+        let budget = self.config.replay_bytes;
         let upto = self.next_line_id - 1;
         let after = since.unwrap_or(0);
         let stored = self.store.is_some();
@@ -183,8 +193,14 @@ impl Chat {
         let from_memory = known.map(|known| {
             let lines: Vec<&Spoken> = known.collect();
             let from = lines.len().saturating_sub(limit);
-            let skipped = if since.is_some() { from } else { 0 };
-            replay(&room, rendering, skipped, lines[from..].iter().copied())
+            let skipped = since.map(|_| from);
+            replay(
+                &room,
+                rendering,
+                skipped,
+                budget,
+                lines[from..].iter().copied(),
+            )
         });
         if let Some(payloads) = from_memory {
             for payload in payloads {
@@ -292,22 +308,28 @@ impl Chat {
 }
 
 /// The payloads of a replay: the skipped notice when lines were skipped, then the lines.
+/// At most `budget` bytes of lines go out, the latest: a replay must fit in the
+/// connection's outbound queue, or it would be dropped as slow and come back for the same.
+/// The older lines left out are counted as skipped in a resume (`skipped` is `Some`), and
+/// left out silently from a plain history.
 fn replay<'a>(
     room: &str,
     rendering: Rendering,
-    skipped: usize,
-    lines: impl Iterator<Item = &'a Spoken>,
+    skipped: Option<usize>,
+    budget: usize,
+    lines: impl DoubleEndedIterator<Item = &'a Spoken>,
 ) -> Vec<Payload> {
-    let notice = (skipped > 0).then(|| {
-        let line = Line::Skipped {
-            room,
-            count: skipped,
-        };
-        line.render(rendering)
-    });
-    notice
-        .flatten()
-        .into_iter()
-        .chain(lines.filter_map(|spoken| spoken.replay(rendering)))
-        .collect()
+    let (mut kept, mut bytes, mut left_out) = (Vec::new(), 0, 0);
+    for payload in lines.rev().filter_map(|spoken| spoken.replay(rendering)) {
+        if left_out > 0 || bytes + payload.len() > budget {
+            left_out += 1;
+            continue;
+        }
+        bytes += payload.len();
+        kept.push(payload);
+    }
+    kept.reverse();
+    let count = skipped.map_or(0, |n| n + left_out);
+    let notice = (count > 0).then(|| Line::Skipped { room, count }.render(rendering));
+    notice.flatten().into_iter().chain(kept).collect()
 }
