@@ -17,6 +17,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -25,16 +26,24 @@ PEERS = os.path.join(ROOT, "benches", "peers")
 PEERS_RELEASE = os.path.join(PEERS, "target", "release")
 
 
-def ours(binary):
-    return lambda port: [os.path.join(RELEASE, binary), "--host", "127.0.0.1", "--port", str(port),
-                         "--rate", "0", "--max-connections", "100000", "--ping-interval", "0",
-                         "--db", ":memory:"]
+def ours(binary, store=False):
+    """Our server; with `store`, the default store in a fresh temporary directory, else
+    `--db :memory:`."""
+    def argv(port):
+        db = os.path.join(tempfile.mkdtemp(prefix="chat-bench-"), "chat.db") if store else ":memory:"
+        return [os.path.join(RELEASE, binary), "--host", "127.0.0.1", "--port", str(port),
+                "--rate", "0", "--max-connections", "100000", "--ping-interval", "0", "--db", db]
+    return argv
 
 
 SERVERS = {
     "chat-tokio": ours("chat-tokio"),
     "chat-async-std": ours("chat-async-std"),
     "chat-smol": ours("chat-smol"),
+    # The same with the history on disk (the default store), for the store's cost.
+    "chat-tokio+db": ours("chat-tokio", store=True),
+    "chat-async-std+db": ours("chat-async-std", store=True),
+    "chat-smol+db": ours("chat-smol", store=True),
     "peer-axum": lambda port: [os.path.join(PEERS_RELEASE, "peer-axum"), str(port)],
     "peer-tungstenite": lambda port: [os.path.join(PEERS_RELEASE, "peer-tungstenite"), str(port)],
     "peer-node-ws": lambda port: ["node", os.path.join(PEERS, "node-ws", "server.js"), str(port)],
@@ -52,6 +61,11 @@ SCENARIOS = {
                  "--seconds", "10", "--size", "64"],
                 [("latency.p50_ms", "p50 ms"), ("latency.p99_ms", "p99 ms"), ("latency.max_ms", "max ms"),
                  ("lost", "lost")]),
+    # Few receivers, many lines: what a line costs the store shows most here.
+    "lines": (["broadcast", "--connections", "10", "--senders", "10", "--lines", "20000",
+               "--window", "16", "--size", "64"],
+              [("deliveries_per_s", "deliv/s"), ("server.cpu_ns_per_delivery", "srv ns/deliv"),
+               ("lost", "lost"), ("latency.p99_ms", "p99 ms")]),
     "fanout": (["fanout", "--connections", "18000", "--seconds", "10", "--size", "64"],
                [("broadcast_complete.p99_ms", "all-recv p99 ms"), ("latency.p99_ms", "p99 ms"),
                 ("lost", "lost")]),
@@ -91,7 +105,8 @@ def get(result, path):
 
 def run_once(server, scenario):
     port = free_port()
-    proc = subprocess.Popen(pin(0) + SERVERS[server](port), stdout=subprocess.DEVNULL,
+    argv = SERVERS[server](port)
+    proc = subprocess.Popen(pin(0) + argv, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     try:
         wait_for(port, proc)
@@ -110,6 +125,8 @@ def run_once(server, scenario):
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+        if "--db" in argv and argv[argv.index("--db") + 1] != ":memory:":
+            shutil.rmtree(os.path.dirname(argv[argv.index("--db") + 1]), ignore_errors=True)
 
 
 def build(servers):

@@ -11,12 +11,14 @@
 //! chat-bench --addr 127.0.0.1:8080 broadcast --connections 1000 --senders 10 --lines 200 --window 16
 //! chat-bench --addr 127.0.0.1:8080 latency --connections 1000 --senders 10 --rate 20 --seconds 10
 //! chat-bench --addr 127.0.0.1:8080 fanout --connections 19000 --seconds 10
+//! chat-bench --addr 127.0.0.1:8080 storm --connections 10000 --missed 20
 //! ```
 
 mod line;
 mod net;
 mod report;
 mod run;
+mod storm;
 mod tally;
 
 use clap::Parser;

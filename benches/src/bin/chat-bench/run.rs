@@ -53,6 +53,18 @@ pub enum Mode {
         #[arg(long, default_value_t = 64)]
         size: usize,
     },
+    /// The reconnect storm: CONNECTIONS wait for the server to be restarted (the tool says
+    /// when, on stderr), then all resume at once with `since` and get the MISSED lines said
+    /// meanwhile. Needs a server that keeps its history across restarts.
+    Storm {
+        #[arg(long, default_value_t = 10_000)]
+        connections: usize,
+        #[arg(long, default_value_t = 20)]
+        missed: u32,
+        /// Seconds to wait for the server to come back.
+        #[arg(long, default_value_t = 60.0)]
+        patience: f64,
+    },
     /// One line a second to every connection, for SECONDS: how long until all have it.
     Fanout {
         #[arg(long, default_value_t = 10_000)]
@@ -113,6 +125,11 @@ pub async fn run(target: Target, mode: Mode) -> Result<serde_json::Value, String
             };
             traffic(&target, plan).await?
         }
+        Mode::Storm {
+            connections,
+            missed,
+            patience,
+        } => crate::storm::storm(&target, connections, missed, patience).await?,
         Mode::Fanout {
             connections,
             seconds,
@@ -133,7 +150,7 @@ pub async fn run(target: Target, mode: Mode) -> Result<serde_json::Value, String
 }
 
 /// Opens `n` connections, `batch` at a time, with a progress line a second.
-async fn connect_all(target: &Target, n: usize) -> Result<(Vec<Ws>, serde_json::Value), String> {
+pub(crate) async fn connect_all(target: &Target, n: usize) -> Result<(Vec<Ws>, serde_json::Value), String> {
     let started = Instant::now();
     let mut times = report::histogram();
     let mut conns = Vec::with_capacity(n);
