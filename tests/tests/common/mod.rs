@@ -62,23 +62,9 @@ impl Server {
     }
 
     /// Starts a server with these environment variables and flags (and `--host 127.0.0.1`,
-    /// but no `--port`: pass one, or set `PORT` or `CHAT_PORT`). The history is in memory
-    /// (`--db :memory:`) unless the flags or environment name a store.
+    /// but no `--port`: pass one, or set `PORT` or `CHAT_PORT`), as `serve_command` does.
     pub fn start_with_env(rt: Rt, env: &[(&str, &str)], flags: &[&str]) -> Server {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_serve"));
-        if !flags.contains(&"--db") && !env.iter().any(|(k, _)| *k == "CHAT_DB") {
-            command.env("CHAT_DB", ":memory:");
-        }
-        let mut child = command
-            .env("SERVE_RUNTIME", rt.name())
-            .env("RUST_LOG", "info")
-            .env_remove("PORT")
-            .envs(env.iter().copied())
-            .args(["--host", "127.0.0.1"])
-            .args(flags)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
+        let mut child = serve_command(rt, env, flags)
             .spawn()
             .expect("start the serve binary");
         let stderr = child.stderr.take().expect("piped stderr");
@@ -139,16 +125,33 @@ impl Server {
     }
 }
 
-/// Runs the serve binary with `flags` (and `--host 127.0.0.1 --port 0`), expecting it to
-/// exit by itself within [`PATIENCE`]; returns its exit code and what it wrote to stderr.
-pub fn run_to_exit(rt: Rt, flags: &[&str]) -> (Option<i32>, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_serve"))
+/// The serve binary of `rt` with these environment variables and flags after
+/// `--host 127.0.0.1`, logging at `info`, `PORT` unset unless `env` sets it; stdin and stdout
+/// closed, stderr piped. The history is in memory
+/// (`--db :memory:`) unless the flags or environment name a store.
+fn serve_command(rt: Rt, env: &[(&str, &str)], flags: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_serve"));
+    if !flags.contains(&"--db") && !env.iter().any(|(k, _)| *k == "CHAT_DB") {
+        command.env("CHAT_DB", ":memory:");
+    }
+    command
         .env("SERVE_RUNTIME", rt.name())
-        .args(["--host", "127.0.0.1", "--port", "0"])
+        .env("RUST_LOG", "info")
+        .env_remove("PORT")
+        .envs(env.iter().copied())
+        .args(["--host", "127.0.0.1"])
         .args(flags)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(Stdio::piped())
+        .stderr(Stdio::piped());
+    command
+}
+
+/// Runs the serve binary with `flags` (and `--host 127.0.0.1 --port 0`), expecting it to
+/// exit by itself within [`PATIENCE`]; returns its exit code and what it wrote to stderr.
+pub fn run_to_exit(rt: Rt, flags: &[&str]) -> (Option<i32>, String) {
+    let flags = [&["--port", "0"][..], flags].concat();
+    let mut child = serve_command(rt, &[], &flags)
         .spawn()
         .expect("start the serve binary");
     let deadline = Instant::now() + PATIENCE;

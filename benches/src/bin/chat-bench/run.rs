@@ -150,7 +150,10 @@ pub async fn run(target: Target, mode: Mode) -> Result<serde_json::Value, String
 }
 
 /// Opens `n` connections, `batch` at a time, with a progress line a second.
-pub(crate) async fn connect_all(target: &Target, n: usize) -> Result<(Vec<Ws>, serde_json::Value), String> {
+pub(crate) async fn connect_all(
+    target: &Target,
+    n: usize,
+) -> Result<(Vec<Ws>, serde_json::Value), String> {
     let started = Instant::now();
     let mut times = report::histogram();
     let mut conns = Vec::with_capacity(n);
