@@ -47,6 +47,21 @@ pub struct Fetch {
     pub limit: usize,
 }
 
+impl Fetch {
+    /// The answer a store must give, from its lines of any rooms in id order: what a model
+    /// store in tests and the fuzzer answers, and what the real store's query computes.
+    pub fn answer_from<'a>(&self, kept: impl IntoIterator<Item = &'a Kept>) -> Fetched {
+        let range: Vec<&Kept> = (kept.into_iter())
+            .filter(|k| k.room == self.room && k.id > self.after && k.id <= self.upto)
+            .collect();
+        let older = range.len().saturating_sub(self.limit);
+        Fetched {
+            lines: range[older..].iter().map(|k| (*k).clone()).collect(),
+            older,
+        }
+    }
+}
+
 /// The answer to a [`Fetch`].
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Fetched {

@@ -7,8 +7,8 @@
 
 use arbitrary::{Result, Unstructured};
 use chat_core::{
-    Chat, Config, ConnId, Fetch, Fetched, Join, Kept, LeaveReason, Now, Output, Rendering,
-    Restored, StoreRequest, Violation,
+    Chat, Config, ConnId, Fetch, Join, Kept, LeaveReason, Now, Output, Rendering, Restored,
+    StoreRequest, Violation,
 };
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -171,7 +171,7 @@ fn drive(u: &mut Unstructured<'_>) -> Result<()> {
             _ => {
                 if let Some(store) = store.as_mut().filter(|s| !s.fetches.is_empty()) {
                     let f = store.fetches.remove(u.choose_index(store.fetches.len())?);
-                    let answer = u.arbitrary::<bool>()?.then(|| store.fetch(&f));
+                    let answer = u.arbitrary::<bool>()?.then(|| f.answer_from(&store.lines));
                     chat.handle_fetched(f.id, answer);
                 }
             }
@@ -207,19 +207,6 @@ struct Store {
     lines: Vec<Kept>,
     retain: usize,
     fetches: Vec<Fetch>,
-}
-
-impl Store {
-    fn fetch(&self, f: &Fetch) -> Fetched {
-        let all: Vec<&Kept> = (self.lines.iter())
-            .filter(|k| k.room == f.room && k.id > f.after && k.id <= f.upto)
-            .collect();
-        let from = all.len().saturating_sub(f.limit);
-        Fetched {
-            lines: all[from..].iter().map(|k| (*k).clone()).collect(),
-            older: from,
-        }
-    }
 }
 
 /// A frame as the server's WebSocket layer hands it on: too big or not UTF-8 is a

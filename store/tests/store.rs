@@ -180,3 +180,49 @@ fn a_full_queue_refuses_and_counts() {
     drop(queue);
     futures_lite::future::block_on(store.closed());
 }
+
+#[test]
+fn every_fetch_answers_what_the_reference_answers() {
+    // Lines over three rooms (the oldest dropped by retain), then fetches of every shape;
+    // SQLite's answers must be those of `Fetch::answer_from` on the lines still kept.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("chat.db");
+    let path = path.to_str().unwrap();
+    let rooms = ["main", "side", "x"];
+    let mut seed = 7u64;
+    let mut next = |n: u64| {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (seed >> 33) % n
+    };
+    let lines: Vec<Kept> = (1..=200)
+        .map(|id| line(id, rooms[next(3) as usize]))
+        .collect();
+    let fetches: Vec<Fetch> = (0..100)
+        .map(|i| Fetch {
+            id: FetchId(i),
+            room: Arc::from(rooms[next(3) as usize]),
+            after: next(220),
+            upto: next(220),
+            limit: next(30) as usize,
+        })
+        .collect();
+    // Retention trims at the end of a batch: fetch once it has.
+    run(
+        path,
+        150,
+        lines.iter().cloned().map(StoreRequest::Keep).collect(),
+    );
+    let answers = run(
+        path,
+        150,
+        fetches.iter().cloned().map(StoreRequest::Fetch).collect(),
+    );
+    let kept = &lines[50..];
+    let got = fetched(&answers);
+    assert_eq!(got.len(), fetches.len());
+    for (f, got) in fetches.iter().zip(got) {
+        assert_eq!(*got, f.answer_from(kept), "{f:?}");
+    }
+}

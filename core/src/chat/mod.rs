@@ -37,8 +37,11 @@ use std::time::Instant;
 ///   [`handle_text`](Self::handle_text), [`handle_activity`](Self::handle_activity),
 ///   [`handle_violation`](Self::handle_violation), [`handle_leave`](Self::handle_leave),
 ///   [`handle_timeout`](Self::handle_timeout), [`handle_shutdown`](Self::handle_shutdown);
-/// - **outputs**: [`poll_output`](Self::poll_output) until it returns `None`, then
-///   [`poll_timeout`](Self::poll_timeout) for when to call `handle_timeout` next.
+///   and from a store: [`handle_fetched`](Self::handle_fetched),
+///   [`handle_reserved`](Self::handle_reserved);
+/// - **outputs**: [`poll_output`](Self::poll_output) until it returns `None`, the same for
+///   [`poll_store`](Self::poll_store) with a store, then [`poll_timeout`](Self::poll_timeout)
+///   for when to call `handle_timeout` next.
 ///
 /// After every input, drain `poll_output` before waiting: outputs are addressed to
 /// connections by [`ConnId`] and come in the order every recipient must see them.

@@ -55,14 +55,7 @@ impl ModelStore {
     }
 
     pub fn fetch(&self, f: &Fetch) -> Fetched {
-        let all: Vec<&Kept> = (self.lines.iter())
-            .filter(|k| *k.room == *f.room && k.id > f.after && k.id <= f.upto)
-            .collect();
-        let from = all.len().saturating_sub(f.limit);
-        Fetched {
-            lines: all[from..].iter().map(|k| (*k).clone()).collect(),
-            older: from,
-        }
+        f.answer_from(&self.lines)
     }
 
     /// Where a chat starts on this store, as the server does it: above every id kept and
