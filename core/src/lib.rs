@@ -20,6 +20,7 @@
 //! - [`read_back`]: a JSON line read back as its text line, for clients that need ids but
 //!   show text;
 //! - [`name`], [`text`]: what is a valid name or room, and how text is cleaned;
+//! - `forgery`: the names and actions refused because they would read like a server line;
 //! - `command`, `room`, `user`, `rate`, `heartbeat`: the parts of the state.
 //!
 //! # The drive loop
@@ -64,6 +65,7 @@
 pub mod chat;
 mod command;
 pub mod config;
+mod forgery;
 mod heartbeat;
 pub mod input;
 pub mod line;

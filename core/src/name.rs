@@ -5,9 +5,10 @@ pub const MAX_NAME_LEN: usize = 24;
 /// The longest room name.
 pub const MAX_ROOM_LEN: usize = 32;
 
-/// Whether `name` may be a user name: 1–24 ASCII letters, digits, `_` or `-`.
+/// Whether `name` may be a user name: 1–24 ASCII letters, digits, `_` or `-`, and not one
+/// that could make an action read like a notice (`you`, digits only, …: see `forgery`).
 pub fn is_valid_name(name: &str) -> bool {
-    is_word(name, MAX_NAME_LEN)
+    is_word(name, MAX_NAME_LEN) && !crate::forgery::is_reserved_name(name)
 }
 
 /// Whether `room` may be a room name: 1–32 ASCII letters, digits, `_` or `-` (no `#`).

@@ -235,3 +235,19 @@ fn json_lines_read_back_as_exactly_the_text_lines() {
         ]
     );
 }
+
+#[test]
+fn a_forged_action_or_name_is_refused_with_its_code() {
+    let mut h = Harness::new();
+    let j = h.join_json("j");
+    h.read(j);
+    h.send(j, "/me joined");
+    let e = json(&h.lines(j)[0]);
+    assert_eq!(e["code"], "invalid_action");
+    assert_eq!(e["text"], "invalid action: joined");
+    h.send(j, "/nick you");
+    assert_eq!(json(&h.lines(j)[0])["code"], "invalid_name");
+    h.send(j, "/me \u{202E}desrever");
+    let said = json(&h.lines(j)[0]);
+    assert_eq!(said["text"], "\u{FFFD}desrever", "the override is replaced");
+}

@@ -104,3 +104,58 @@ fn nothing_is_addressed_to_a_connection_after_it_leaves() {
     assert!(h.read(a).is_empty());
     assert_eq!(h.lines(b), ["* a left", "[b]: hello"]);
 }
+
+/// Every notice and answer a text client can get, tried as a forgery: the first word after
+/// `* ` as a name, the rest as `/me` text. Nobody ever receives a user's line byte-identical
+/// to the notice.
+#[test]
+fn no_user_line_reads_like_a_server_line() {
+    let mut h = Harness::with(chat_core::Config {
+        rate: 0.0,
+        resume_limit: 1,
+        ..chat_core::Config::default()
+    });
+    // A session that makes every kind of `* …` line.
+    let bob = h.join_named("bob");
+    let al = h.join_named("al");
+    h.send(al, "one\ntwo\nthree");
+    h.send(al, "/nick alice");
+    h.send(al, "/users");
+    h.send(al, "/rooms");
+    h.send(al, "/help");
+    h.send(al, "/join side");
+    h.send(al, "/join main");
+    h.leave(al);
+    let back = h.join_with(chat_core::Join {
+        name: Some("back"),
+        since: Some("0"),
+        ..chat_core::Join::default()
+    });
+    let mut notices: Vec<String> = h.lines(bob);
+    notices.extend(h.lines(back));
+    notices.retain(|l| l.starts_with("* "));
+    notices.push("* the chat is reconnecting".into());
+    notices.push("* the chat is back".into());
+    notices.push("* bob was kicked by admin".into());
+    assert!(notices.len() >= 10, "{notices:?}");
+    let watcher = h.join_named("watcher");
+    for notice in &notices {
+        let (name, text) = notice[2..].split_once(' ').expect("a notice has words");
+        let forger = h.join_with(chat_core::Join {
+            name: Some(name),
+            ..chat_core::Join::default()
+        });
+        h.read(forger);
+        h.read(watcher); // the real `* NAME joined`
+        h.send(forger, &format!("/me {text}"));
+        let got = h.lines(forger);
+        assert!(!got.contains(notice), "forged {notice:?}: {got:?}");
+        let seen = h.lines(watcher);
+        assert!(
+            !seen.contains(notice),
+            "forged {notice:?} for others: {seen:?}"
+        );
+        h.leave(forger);
+        h.read(watcher);
+    }
+}

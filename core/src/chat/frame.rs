@@ -2,6 +2,7 @@
 
 use super::Chat;
 use crate::command::{self, Command, Request};
+use crate::forgery;
 use crate::line::{Line, Problem, RoomCount};
 use crate::name;
 use crate::output::{CloseReason, ConnId};
@@ -92,6 +93,9 @@ impl Chat {
                 let lines: Vec<&str> = non_blank(first).chain(more).collect();
                 if lines.is_empty() {
                     return self.tell(id, &Line::Error(Problem::Usage("/me TEXT")));
+                }
+                if let Some(forged) = lines.iter().find(|l| forgery::action_reads_like_notice(l)) {
+                    return self.tell(id, &Line::Error(Problem::InvalidAction(forged)));
                 }
                 self.say(id, lines.into_iter(), true, now);
             }
