@@ -32,7 +32,8 @@ def ours(binary, store=False):
     def argv(port):
         db = os.path.join(tempfile.mkdtemp(prefix="chat-bench-"), "chat.db") if store else ":memory:"
         return [os.path.join(RELEASE, binary), "--host", "127.0.0.1", "--port", str(port),
-                "--rate", "0", "--max-connections", "100000", "--ping-interval", "0", "--db", db]
+                "--rate", "0", "--max-connections", "100000", "--ping-interval", "0",
+                "--max-connections-per-ip", "0", "--connect-rate", "0", "--db", db]
     return argv
 
 

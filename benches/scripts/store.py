@@ -28,7 +28,9 @@ TICKS = os.sysconf("SC_CLK_TCK")
 def start(server, db, port=0):
     """Starts a server; returns (process, address, seconds until it said it listens)."""
     argv = [os.path.join(RELEASE, server), "--host", "127.0.0.1", "--port", str(port), "--rate", "0",
-            "--max-connections", "100000", "--ping-interval", "0", "--db", db]
+            "--max-connections", "100000", "--ping-interval", "0", "--db", db,
+            # Every connection comes from 127.0.0.1.
+            "--max-connections-per-ip", "0", "--connect-rate", "0"]
     began = time.monotonic()
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                             env={**os.environ, "RUST_LOG": "info"})

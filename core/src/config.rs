@@ -34,6 +34,14 @@ pub struct Config {
     /// the rest as skipped). The server sets half its outbound queue, so that a replay never
     /// gets its reader dropped as slow.
     pub replay_bytes: usize,
+    /// Connections one client address may hold at once; `0` turns the limit off.
+    pub max_connections_per_ip: usize,
+    /// New connections per second one address may open, refilled into a bucket of
+    /// `connect_burst`; `0` turns off this limit and what goes with it (a new connection
+    /// inherits its address's line bucket, join notices are limited per address).
+    pub connect_rate: f64,
+    /// How many connections an address may open at once before `connect_rate` applies.
+    pub connect_burst: u32,
 }
 
 impl Default for Config {
@@ -52,6 +60,9 @@ impl Default for Config {
             list_limit: 100,
             resume_limit: 1000,
             replay_bytes: 512 * 1024,
+            max_connections_per_ip: 100,
+            connect_rate: 20.0,
+            connect_burst: 100,
         }
     }
 }

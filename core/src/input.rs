@@ -2,6 +2,8 @@
 //! request, why a connection went, and which WebSocket rule a frame broke.
 
 use crate::line::Rendering;
+use std::net::IpAddr;
+use std::time::Duration;
 
 /// What a new connection asks for: all optional, from the `/chat` query and subprotocol.
 #[derive(Clone, Copy, Debug, Default)]
@@ -14,6 +16,8 @@ pub struct Join<'a> {
     pub rendering: Option<Rendering>,
     /// The `since` query parameter: replay the lines after this id instead of the history.
     pub since: Option<&'a str>,
+    /// The client's address, for the per-address limits (`None`: none apply).
+    pub addr: Option<IpAddr>,
 }
 
 /// A valid `since`: 1 to 19 decimal digits (leading zeros allowed, no sign), at most
@@ -35,6 +39,13 @@ pub enum JoinError {
     /// [`Chat::handle_shutdown`](crate::Chat::handle_shutdown) was called.
     #[error("the chat is shutting down")]
     ShuttingDown,
+    /// The address holds `max_connections_per_ip` connections already (HTTP 429).
+    #[error("too many connections from this address ({0})")]
+    TooManyFromAddress(usize),
+    /// The address opens connections faster than `connect_rate` (HTTP 429); it may try
+    /// again after this long.
+    #[error("connecting too fast")]
+    TooFast(Duration),
 }
 
 /// Why the runtime says a connection has gone.

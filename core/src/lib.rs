@@ -21,6 +21,8 @@
 //!   show text;
 //! - [`name`], [`text`]: what is a valid name or room, and how text is cleaned;
 //! - `forgery`: the names and actions refused because they would read like a server line;
+//! - `address`: what one client address may do (connections, their rate, what a
+//!   reconnect inherits);
 //! - `command`, `room`, `user`, `rate`, `heartbeat`: the parts of the state.
 //!
 //! # The drive loop
@@ -62,6 +64,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod address;
 pub mod chat;
 mod command;
 pub mod config;

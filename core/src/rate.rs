@@ -18,6 +18,14 @@ impl TokenBucket {
         }
     }
 
+    /// The tokens there would be at `now` (for comparing buckets; changes nothing).
+    pub(crate) fn tokens(&self, rate: f64, burst: u32, now: Instant) -> f64 {
+        let elapsed = now
+            .saturating_duration_since(self.refilled_at)
+            .as_secs_f64();
+        (self.tokens + elapsed * rate).min(f64::from(burst))
+    }
+
     /// Takes `n` tokens if there are that many, all or nothing. A `rate` of 0 means no limit.
     pub(crate) fn take(&mut self, n: u32, rate: f64, burst: u32, now: Instant) -> bool {
         if rate <= 0.0 {

@@ -5,6 +5,7 @@ use crate::payload::Payload;
 use crate::rate::TokenBucket;
 use crate::store::FetchId;
 use std::collections::VecDeque;
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -28,6 +29,10 @@ pub(crate) struct User {
     /// small (it is per connection).
     #[allow(clippy::box_collection)]
     pub held: Option<Box<VecDeque<Held>>>,
+    /// The client's address, when the per-address limits apply to it.
+    pub addr: Option<IpAddr>,
+    /// Its join notice was withheld by its address's notice limit: so is its leave notice.
+    pub muted: bool,
 }
 
 /// One entry of a held user's queue.

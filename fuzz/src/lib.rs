@@ -71,6 +71,9 @@ fn drive(u: &mut Unstructured<'_>) -> Result<()> {
         list_limit: u.int_in_range(0..=3)?,
         resume_limit: u.int_in_range(0..=3)?,
         replay_bytes: u.int_in_range(0..=200)?,
+        max_connections_per_ip: u.int_in_range(0..=3)?,
+        connect_rate: f64::from(u.int_in_range(0u8..=3)?),
+        connect_burst: u.int_in_range(0..=4)?,
     };
     // Half the inputs run with a store that answers when the input says, in any order, or
     // fails: what a slow or broken disk does.
@@ -127,6 +130,11 @@ fn drive(u: &mut Unstructured<'_>) -> Result<()> {
                     room: u.arbitrary::<bool>()?.then_some(room.as_str()),
                     since: since.as_deref(),
                     rendering: Some(rendering),
+                    // A few addresses, or none: the per-address limits are fuzzed too.
+                    addr: match u.int_in_range(0..=3u8)? {
+                        0 => None,
+                        n => Some(std::net::IpAddr::from([10, 0, 0, n])),
+                    },
                 };
                 if let Ok(id) = chat.handle_join(join, stamp) {
                     assert!(live.insert(id, rendering).is_none(), "ids are never reused");

@@ -8,9 +8,10 @@ use crate::{metrics, page};
 use async_tungstenite::tungstenite::handshake::derive_accept_key;
 use async_tungstenite::tungstenite::protocol::Role;
 use async_tungstenite::WebSocketStream;
-use chat_core::{ConnId, Join, LeaveReason, Rendering};
+use chat_core::{ConnId, Join, JoinError, LeaveReason, Rendering};
 use futures_lite::future;
 use futures_lite::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use std::net::IpAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -31,6 +32,7 @@ pub(crate) async fn serve<R: Runtime>(
     rt: R,
     server: Arc<Server>,
     mut stream: R::Stream,
+    peer: IpAddr,
 ) -> Option<Upgraded<R::Stream>> {
     let mut buf = Vec::new();
     let deadline = rt.now().at + HANDSHAKE_TIMEOUT;
@@ -68,7 +70,7 @@ pub(crate) async fn serve<R: Runtime>(
         "/chat" => {
             let leftover = buf.split_off(head_len);
             drop(buf);
-            return upgrade(&rt, server, stream, request, leftover).await;
+            return upgrade(&rt, server, stream, request, leftover, peer).await;
         }
         "/" | "/healthz" | "/metrics" if !get => {
             http::respond_status(&mut stream, 405, "Allow: GET\r\n").await
@@ -110,6 +112,7 @@ async fn upgrade<R: Runtime, S: AsyncRead + AsyncWrite + Unpin>(
     mut stream: S,
     request: Request,
     leftover: Vec<u8>,
+    peer: IpAddr,
 ) -> Option<Upgraded<S>> {
     if request
         .header("Sec-WebSocket-Version")
@@ -142,6 +145,7 @@ async fn upgrade<R: Runtime, S: AsyncRead + AsyncWrite + Unpin>(
         name: param("name"),
         room: param("room"),
         since: param("since"),
+        addr: Some(peer),
         rendering: Some(if json {
             Rendering::Json
         } else {
@@ -150,9 +154,17 @@ async fn upgrade<R: Runtime, S: AsyncRead + AsyncWrite + Unpin>(
     };
     let (id, outbox) = match server.hub.join(join, rt.now()) {
         Ok(joined) => joined,
-        // Full, or shutting down.
-        Err(_) => {
-            let _ = http::respond_status(&mut stream, 503, "Retry-After: 5\r\n").await;
+        Err(refused) => {
+            let (status, retry_after) = match refused {
+                JoinError::TooManyFromAddress(_) => (429, 5),
+                // Whole seconds, rounded up: a client that waits that long gets in.
+                JoinError::TooFast(wait) => (429, wait.as_secs_f64().ceil().max(1.0) as u64),
+                // Full, or shutting down.
+                _ => (503, 5),
+            };
+            tracing::debug!(%peer, "upgrade refused: {refused}");
+            let header = format!("Retry-After: {retry_after}\r\n");
+            let _ = http::respond_status(&mut stream, status, &header).await;
             return None;
         }
     };

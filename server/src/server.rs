@@ -189,7 +189,7 @@ fn spawn_connection<R: Runtime>(
         tracing::trace!(%peer, "accepted");
         // The handshake's state is boxed, and freed once it is done: the task keeps only
         // what the connection needs for its whole life.
-        let upgraded = Box::pin(route::serve(rt2.clone(), server.clone(), stream)).await;
+        let upgraded = Box::pin(route::serve(rt2.clone(), server.clone(), stream, peer.ip())).await;
         if let Some(upgraded) = upgraded {
             connection::run(rt2, server, upgraded).await;
         }

@@ -50,6 +50,16 @@ pub struct Args {
     /// Origins allowed to open the chat from a browser, comma-separated; empty allows all.
     #[arg(long, env = "CHAT_ALLOWED_ORIGINS", value_delimiter = ',')]
     pub allowed_origins: Vec<String>,
+    /// Connections one client address may hold at once (HTTP 429 beyond); 0 for no limit.
+    #[arg(long, env = "CHAT_MAX_CONNECTIONS_PER_IP", default_value_t = Config::default().max_connections_per_ip)]
+    pub max_connections_per_ip: usize,
+    /// New connections per second per client address (HTTP 429 beyond the burst); a new
+    /// connection also inherits its address's rate limit. 0 turns both off.
+    #[arg(long, env = "CHAT_CONNECT_RATE", default_value_t = Config::default().connect_rate)]
+    pub connect_rate: f64,
+    /// New connections one address may open at once before --connect-rate applies.
+    #[arg(long, env = "CHAT_CONNECT_BURST", default_value_t = Config::default().connect_burst)]
+    pub connect_burst: u32,
     /// The history's file (SQLite), created if missing; `:memory:` keeps it in memory only,
     /// forgotten at exit.
     #[arg(long, env = "CHAT_DB", default_value = DEFAULT_DB)]
@@ -103,6 +113,10 @@ impl Args {
         if !self.rate.is_finite() || self.rate < 0.0 {
             return Err(format!("--rate must be 0 or more, got {}", self.rate));
         }
+        if !self.connect_rate.is_finite() || self.connect_rate < 0.0 {
+            let got = self.connect_rate;
+            return Err(format!("--connect-rate must be 0 or more, got {got}"));
+        }
         let defaults = Config::default();
         if self.max_message_bytes > defaults.max_frame_bytes {
             return Err(format!(
@@ -121,6 +135,9 @@ impl Args {
             max_connections: self.max_connections,
             resume_limit: self.resume_limit,
             replay_bytes: self.outbound_queue_bytes / 2,
+            max_connections_per_ip: self.max_connections_per_ip,
+            connect_rate: self.connect_rate,
+            connect_burst: self.connect_burst,
             ..defaults
         };
         Ok(Settings {

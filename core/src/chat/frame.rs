@@ -111,7 +111,7 @@ impl Chat {
             }
             Command::Nick(Some(new)) => self.rename(id, new),
             Command::Nick(None) => self.tell(id, &Line::Error(Problem::Usage("/nick NAME"))),
-            Command::Join(Some(room)) => self.change_room(id, room),
+            Command::Join(Some(room)) => self.change_room(id, room, now),
             Command::Join(None) => self.tell(id, &Line::Error(Problem::Usage("/join ROOM"))),
             Command::Users => self.list_users(id),
             Command::Rooms => self.list_rooms(id),
@@ -213,7 +213,7 @@ impl Chat {
         self.broadcast(&room, &line, None);
     }
 
-    fn change_room(&mut self, id: ConnId, typed: &str) {
+    fn change_room(&mut self, id: ConnId, typed: &str, now: Now) {
         let Some(room) = name::room_name(typed) else {
             return self.tell(id, &Line::Error(Problem::InvalidRoom(typed)));
         };
@@ -225,7 +225,7 @@ impl Chat {
         }
         let room = self.intern_room(&room);
         self.leave_room(id);
-        self.enter_room(id, &room);
+        self.enter_room(id, &room, now.at);
         self.welcome(id, true, None);
     }
 

@@ -5,6 +5,7 @@ mod frame;
 mod presence;
 mod replay;
 
+use crate::address::{Address, Refusal};
 use crate::config::Config;
 use crate::heartbeat::Heartbeat;
 use crate::input::{self, Join, JoinError, LeaveReason, Violation};
@@ -22,6 +23,8 @@ use indexmap::IndexMap;
 use replay::Storage;
 use rustc_hash::FxBuildHasher;
 use std::collections::{BTreeMap, VecDeque};
+use std::net::IpAddr;
+use std::ops::Bound;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -71,6 +74,10 @@ pub struct Chat {
     held: usize,
     /// Held users to close for holding too much, once the outputs are out.
     overflowed: Vec<ConnId>,
+    /// What each client address may still do (see `address`).
+    addresses: BTreeMap<IpAddr, Address>,
+    /// Where the sweep of idle address records goes on at the next join.
+    swept_to: Option<IpAddr>,
 }
 
 impl Chat {
@@ -109,6 +116,8 @@ impl Chat {
             store,
             held: 0,
             overflowed: Vec::new(),
+            addresses: BTreeMap::new(),
+            swept_to: None,
         }
     }
 
@@ -169,6 +178,7 @@ impl Chat {
         if self.is_full() {
             return Err(JoinError::Full(self.config.max_connections));
         }
+        let bucket = self.admit(join.addr, now.at)?;
         let id = ConnId(self.next_id);
         self.next_id += 1;
         self.stats.joined += 1;
@@ -216,18 +226,20 @@ impl Chat {
             room: room.clone(),
             rendering,
             slot: 0,
-            bucket: TokenBucket::new(self.config.burst, now.at),
+            bucket,
             slowed_at: None,
             last_seen: now.at,
             pinged_at: None,
             held: None,
+            addr: join.addr.filter(|_| self.per_address()),
+            muted: false,
         };
         self.users.insert(id, user);
         if !self.config.ping_interval.is_zero() {
             self.heartbeat
                 .schedule(now.at + self.config.ping_interval, id);
         }
-        let members = self.enter_room(id, &room);
+        let members = self.enter_room(id, &room, now.at);
 
         if rendering == Rendering::Text {
             let greeting = Line::Greeting { users: members };
@@ -307,6 +319,7 @@ impl Chat {
         }
         self.users.clear();
         self.names.clear();
+        self.addresses.clear();
         self.rooms.retain(|name, _| **name == *MAIN);
         if let Some(main) = self.rooms.get_mut(&self.main) {
             main.clear_members();
@@ -359,12 +372,56 @@ impl Chat {
         }
     }
 
-    /// Removes a user from its room, the name table and the user table.
+    /// Removes a user from its room, the name table and the user table; its address keeps
+    /// its line bucket.
     fn forget(&mut self, id: ConnId) {
         self.unhold(id);
         self.leave_room(id);
         if let Some(user) = self.users.swap_remove(&id) {
             self.names.remove(&*name::key(&user.name));
+            if let Some(address) = user.addr.and_then(|a| self.addresses.get_mut(&a)) {
+                address.release(user.bucket, &self.config);
+            }
+        }
+    }
+
+    /// Whether the per-address limits are on.
+    fn per_address(&self) -> bool {
+        self.config.max_connections_per_ip > 0 || self.config.connect_rate > 0.0
+    }
+
+    /// Lets a connection of `addr` in (or not), and gives it its line bucket.
+    fn admit(&mut self, addr: Option<IpAddr>, now: Instant) -> Result<TokenBucket, JoinError> {
+        let Some(addr) = addr.filter(|_| self.per_address()) else {
+            return Ok(TokenBucket::new(self.config.burst, now));
+        };
+        self.sweep_addresses(now);
+        let config = &self.config;
+        let address = (self.addresses.entry(addr)).or_insert_with(|| Address::new(config, now));
+        address.admit(config, now).map_err(|refusal| match refusal {
+            Refusal::TooMany => JoinError::TooManyFromAddress(config.max_connections_per_ip),
+            Refusal::TooFast(wait) => JoinError::TooFast(wait),
+        })
+    }
+
+    /// Forgets up to two address records that say nothing a new one would not, going round
+    /// the table a little at every join: records stay bounded without a timer.
+    fn sweep_addresses(&mut self, now: Instant) {
+        for _ in 0..2 {
+            let after = self.swept_to.map_or(Bound::Unbounded, Bound::Excluded);
+            let next = self.addresses.range((after, Bound::Unbounded)).next();
+            let Some((&addr, _)) = next.or_else(|| self.addresses.iter().next()) else {
+                return;
+            };
+            self.swept_to = Some(addr);
+            let config = &self.config;
+            if self
+                .addresses
+                .get_mut(&addr)
+                .is_some_and(|a| a.is_idle(config, now))
+            {
+                self.addresses.remove(&addr);
+            }
         }
     }
 }

@@ -6,11 +6,15 @@ use crate::name;
 use crate::output::ConnId;
 use crate::room::{Member, Room};
 use std::sync::Arc;
+use std::time::Instant;
 
 impl Chat {
     /// Puts a user (already in `users`, in no room) into `room`, creating the room if
     /// needed, and announces it while the room is small. Returns the room's new size.
-    pub(super) fn enter_room(&mut self, id: ConnId, room: &Arc<str>) -> usize {
+    ///
+    /// A join notice is also paid from the user's address's notice bucket; without a token
+    /// the user joins unannounced, and leaves unannounced too.
+    pub(super) fn enter_room(&mut self, id: ConnId, room: &Arc<str>, now: Instant) -> usize {
         let known_from = self.unknown_before();
         let Some(user) = self.users.get_mut(&id) else {
             return 0;
@@ -26,7 +30,9 @@ impl Chat {
         user.slot = r.add(member, name::key(&user.name), user.name.clone());
         user.room = room.clone();
         let members = r.len();
-        if members <= self.config.announce_limit {
+        let address = user.addr.and_then(|a| self.addresses.get_mut(&a));
+        user.muted = address.is_some_and(|a| !a.may_announce(&self.config, now));
+        if members <= self.config.announce_limit && !user.muted {
             let user = user.name.clone();
             let line = Line::Joined { room, user: &user };
             self.broadcast(room, &line, Some(id));
@@ -45,7 +51,7 @@ impl Chat {
         let Some(r) = self.rooms.get(&room) else {
             return;
         };
-        if r.len() <= self.config.announce_limit {
+        if r.len() <= self.config.announce_limit && !user.muted {
             let line = Line::Left {
                 room: &room,
                 user: &name,
