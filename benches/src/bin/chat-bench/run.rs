@@ -65,6 +65,24 @@ pub enum Mode {
         #[arg(long, default_value_t = 60.0)]
         patience: f64,
     },
+    /// The reconnect flood: LOOPS tasks connect from FROM, send 20 lines, close, again, for
+    /// SECONDS.
+    Flood {
+        #[arg(long, default_value = "127.0.0.1")]
+        from: std::net::Ipv4Addr,
+        #[arg(long, default_value_t = 8)]
+        loops: usize,
+        #[arg(long, default_value_t = 10.0)]
+        seconds: f64,
+    },
+    /// A reader beside a flood: says a numbered line every 0.5 s for SECONDS and checks that
+    /// each comes back; counts the flood's lines; reports whether it was dropped.
+    Watch {
+        #[arg(long, default_value = "127.0.0.2")]
+        from: std::net::Ipv4Addr,
+        #[arg(long, default_value_t = 12.0)]
+        seconds: f64,
+    },
     /// One line a second to every connection, for SECONDS: how long until all have it.
     Fanout {
         #[arg(long, default_value_t = 10_000)]
@@ -125,6 +143,12 @@ pub async fn run(target: Target, mode: Mode) -> Result<serde_json::Value, String
             };
             traffic(&target, plan).await?
         }
+        Mode::Flood {
+            from,
+            loops,
+            seconds,
+        } => crate::flood::flood(&target, from, loops, seconds).await?,
+        Mode::Watch { from, seconds } => crate::flood::watch(&target, from, seconds).await?,
         Mode::Storm {
             connections,
             missed,
