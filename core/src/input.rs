@@ -73,4 +73,7 @@ pub enum Violation {
     TooBig,
     /// A text frame that is not UTF-8 (closed with 1007).
     InvalidUtf8,
+    /// Any other breach of RFC 6455: a reserved bit, an unmasked client frame, a control
+    /// frame over 125 bytes, a bad opcode or close code (closed with 1002).
+    Protocol,
 }

@@ -62,6 +62,8 @@ pub enum CloseReason {
     InvalidUtf8,
     /// A frame was larger than the frame limit (1009).
     MessageTooBig,
+    /// A frame broke the WebSocket protocol otherwise (1002).
+    ProtocolError,
     /// The connection's history replay waited on the store for too long (1013): reconnect
     /// with `since` to get it.
     TryAgain,
@@ -75,6 +77,7 @@ impl CloseReason {
             CloseReason::Shutdown | CloseReason::PingTimeout => 1001,
             CloseReason::InvalidUtf8 => 1007,
             CloseReason::MessageTooBig => 1009,
+            CloseReason::ProtocolError => 1002,
             CloseReason::TryAgain => 1013,
         }
     }
@@ -87,6 +90,7 @@ impl CloseReason {
             CloseReason::PingTimeout => "ping timeout",
             CloseReason::InvalidUtf8 => "invalid UTF-8",
             CloseReason::MessageTooBig => "message too big",
+            CloseReason::ProtocolError => "protocol error",
             CloseReason::TryAgain => "try again later",
         }
     }

@@ -20,6 +20,8 @@ pub struct Stats {
     pub dropped_too_big: u64,
     /// Connections dropped for invalid UTF-8.
     pub dropped_invalid_utf8: u64,
+    /// Connections dropped for another breach of the WebSocket protocol.
+    pub dropped_protocol: u64,
     /// Connections that failed below the chat (resets, I/O errors).
     pub dropped_error: u64,
 }
@@ -30,6 +32,7 @@ impl Stats {
             CloseReason::PingTimeout => self.dropped_ping_timeout += 1,
             CloseReason::InvalidUtf8 => self.dropped_invalid_utf8 += 1,
             CloseReason::MessageTooBig => self.dropped_too_big += 1,
+            CloseReason::ProtocolError => self.dropped_protocol += 1,
             CloseReason::Quit | CloseReason::Shutdown | CloseReason::TryAgain => {}
         }
     }
@@ -43,12 +46,13 @@ impl Stats {
     }
 
     /// Dropped connections by reason, as `(label, count)` in a fixed order.
-    pub fn dropped(&self) -> [(&'static str, u64); 5] {
+    pub fn dropped(&self) -> [(&'static str, u64); 6] {
         [
             ("slow", self.dropped_slow),
             ("ping_timeout", self.dropped_ping_timeout),
             ("too_big", self.dropped_too_big),
             ("invalid_utf8", self.dropped_invalid_utf8),
+            ("protocol", self.dropped_protocol),
             ("error", self.dropped_error),
         ]
     }

@@ -11,6 +11,8 @@ const MAX_HEADERS: usize = 32;
 #[derive(Debug, Default)]
 pub(crate) struct Request {
     pub method: String,
+    /// The minor version of HTTP/1.x.
+    pub version: u8,
     pub path: String,
     pub query: String,
     pub headers: Vec<(String, String)>,
@@ -85,6 +87,7 @@ fn parse(buf: &[u8]) -> Result<Option<(Request, usize)>, ReadError> {
             let (path, query) = target.split_once('?').unwrap_or((target, ""));
             let request = Request {
                 method: req.method.unwrap_or("").to_string(),
+                version: req.version.unwrap_or(0),
                 path: path.to_string(),
                 query: query.to_string(),
                 headers: req
@@ -115,14 +118,42 @@ pub(crate) async fn respond<S: AsyncWrite + Unpin>(
     extra: &str,
     body: &[u8],
 ) -> io::Result<()> {
+    respond_to(stream, true, status, content_type, extra, body).await
+}
+
+/// [`respond`], or for a `HEAD` request (`with_body` false) the same headers alone.
+pub(crate) async fn respond_to<S: AsyncWrite + Unpin>(
+    stream: &mut S,
+    with_body: bool,
+    status: u16,
+    content_type: &str,
+    extra: &str,
+    body: &[u8],
+) -> io::Result<()> {
     let head = format!(
         "HTTP/1.1 {status} {}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n{extra}Connection: close\r\n\r\n",
         reason(status),
         body.len()
     );
     stream.write_all(head.as_bytes()).await?;
-    stream.write_all(body).await?;
+    if with_body {
+        stream.write_all(body).await?;
+    }
     stream.flush().await
+}
+
+/// Whether a `Sec-WebSocket-Key` is what RFC 6455 asks for: 16 bytes in base64 (22
+/// characters of the alphabet, the last of them carrying no bits past the 16th byte, and
+/// `==`).
+pub(crate) fn is_websocket_key(key: &str) -> bool {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let Some(digits) = key.strip_suffix("==").map(str::as_bytes) else {
+        return false;
+    };
+    let value = |b: &u8| ALPHABET.iter().position(|a| a == b);
+    digits.len() == 22
+        && digits.iter().all(|b| value(b).is_some())
+        && value(&digits[21]).is_some_and(|v| v & 0b1111 == 0)
 }
 
 /// A short plain-text response whose body is the status line's reason.
@@ -147,13 +178,29 @@ fn reason(status: u16) -> &'static str {
         101 => "Switching Protocols",
         200 => "OK",
         400 => "Bad Request",
+        429 => "Too Many Requests",
         403 => "Forbidden",
         404 => "Not Found",
         405 => "Method Not Allowed",
         426 => "Upgrade Required",
         431 => "Request Header Fields Too Large",
-        429 => "Too Many Requests",
         503 => "Service Unavailable",
         _ => "Unknown",
+    }
+}
+
+#[cfg(test)]
+mod key_tests {
+    use super::is_websocket_key;
+
+    #[test]
+    fn websocket_keys() {
+        assert!(is_websocket_key("dGhlIHNhbXBsZSBub25jZQ==")); // RFC 6455's example
+        assert!(!is_websocket_key("dGhlIHNhbXBsZSBub25jZR==")); // bits past 16 bytes
+        assert!(!is_websocket_key("dGhlIHNhbXBsZSBub25jZQ")); // no padding
+        assert!(!is_websocket_key("dGhlIHNhbXBsZSBub25jZQ=="[..20].trim()));
+        assert!(!is_websocket_key("x"));
+        assert!(!is_websocket_key("dGhlIHNhbXBsZSBub25j!Q=="));
+        assert!(!is_websocket_key(""));
     }
 }

@@ -62,6 +62,8 @@ pub(crate) async fn serve<R: Runtime>(
     };
     tracing::trace!(method = %request.method, path = %request.path, "request");
     let get = request.method == "GET";
+    // HEAD on a page answers its headers without the body.
+    let head = request.method == "HEAD";
     let result = match request.path.as_str() {
         "/chat" if !get => http::respond_status(&mut stream, 405, "Allow: GET\r\n").await,
         "/chat" if !is_upgrade(&request) => {
@@ -72,26 +74,24 @@ pub(crate) async fn serve<R: Runtime>(
             drop(buf);
             return upgrade(&rt, server, stream, request, leftover, peer).await;
         }
-        "/" | "/healthz" | "/metrics" if !get => {
-            http::respond_status(&mut stream, 405, "Allow: GET\r\n").await
+        "/" | "/healthz" | "/metrics" if !get && !head => {
+            http::respond_status(&mut stream, 405, "Allow: GET, HEAD\r\n").await
         }
         "/" => {
-            http::respond(
-                &mut stream,
-                200,
-                "text/html; charset=utf-8",
-                "",
-                page::HTML.as_bytes(),
-            )
-            .await
+            let html = "text/html; charset=utf-8";
+            let body = page::HTML.as_bytes();
+            http::respond_to(&mut stream, get, 200, html, page::HEADERS, body).await
         }
-        "/healthz" => http::respond(&mut stream, 200, "text/plain; charset=utf-8", "", b"ok").await,
+        "/healthz" => {
+            let text = "text/plain; charset=utf-8";
+            http::respond_to(&mut stream, get, 200, text, "", b"ok").await
+        }
         "/metrics" => {
             let mut snapshot = server.hub.snapshot();
             snapshot.sockets = server.websockets.load(Ordering::Relaxed);
             let body = metrics::render(&snapshot);
             let kind = "text/plain; version=0.0.4; charset=utf-8";
-            http::respond(&mut stream, 200, kind, "", body.as_bytes()).await
+            http::respond_to(&mut stream, get, 200, kind, "", body.as_bytes()).await
         }
         _ => http::respond_status(&mut stream, 404, "").await,
     };
@@ -123,7 +123,11 @@ async fn upgrade<R: Runtime, S: AsyncRead + AsyncWrite + Unpin>(
         let _ = http::respond_status(&mut stream, 426, "Sec-WebSocket-Version: 13\r\n").await;
         return None;
     }
-    let Some(key) = request.header("Sec-WebSocket-Key") else {
+    // RFC 6455, section 4.2.1: HTTP/1.1 or later, a Host, and a key of 16 bytes.
+    let key = request
+        .header("Sec-WebSocket-Key")
+        .filter(|k| http::is_websocket_key(k.trim()));
+    let Some(key) = key.filter(|_| request.version >= 1 && request.header("Host").is_some()) else {
         let _ = http::respond_status(&mut stream, 400, "").await;
         return None;
     };

@@ -1,6 +1,7 @@
-//! The per-address limits through every runtime's server: past them an upgrade is answered
-//! HTTP 429 with `Retry-After`, and a reconnect loop gets no more lines into a room than
-//! one connection would.
+//! Abuse, through every runtime's server: past the per-address limits an upgrade is
+//! answered HTTP 429 with `Retry-After`, a reconnect loop gets no more lines into a room
+//! than one connection would, bad upgrades get 400, protocol errors a 1002 close frame, and
+//! the page its security headers.
 
 mod common;
 use common::*;
@@ -70,4 +71,130 @@ for_every_runtime!(
     past_max_connections_per_ip_is_429,
     past_the_connect_rate_is_429_until_the_bucket_refills,
     a_reconnect_loop_gets_one_connections_worth_of_lines,
+    bad_upgrades_get_400,
+    head_and_the_pages_security_headers,
+    protocol_errors_close_with_1002_and_a_close_frame,
 );
+
+/// A raw upgrade of `request`'s shape: the status line of the answer.
+fn upgrade_status(server: &InProcess, version: &str, host: bool, key: &str) -> u16 {
+    let host = if host { "Host: test\r\n" } else { "" };
+    let request = format!(
+        "GET /chat {version}\r\n{host}Upgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    );
+    // Only the status line: after a 101 the connection stays open.
+    use std::io::{BufRead, BufReader, Write};
+    let mut stream = std::net::TcpStream::connect(server.addr).unwrap();
+    stream.set_read_timeout(Some(PATIENCE)).unwrap();
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut line = String::new();
+    BufReader::new(stream).read_line(&mut line).unwrap();
+    line.split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("a status")
+}
+
+fn bad_upgrades_get_400(rt: Rt) {
+    let server = InProcess::start(rt, &[]);
+    let good = "dGhlIHNhbXBsZSBub25jZQ==";
+    assert_eq!(upgrade_status(&server, "HTTP/1.1", true, good), 101);
+    assert_eq!(
+        upgrade_status(&server, "HTTP/1.1", false, good),
+        400,
+        "no Host"
+    );
+    assert_eq!(
+        upgrade_status(&server, "HTTP/1.0", true, good),
+        400,
+        "HTTP/1.0"
+    );
+    for key in [
+        "",
+        "short",
+        "dGhlIHNhbXBsZSBub25jZR==",
+        "dGhlIHNhbXBsZSBub25jZQdGhl",
+    ] {
+        assert_eq!(
+            upgrade_status(&server, "HTTP/1.1", true, key),
+            400,
+            "key {key:?}"
+        );
+    }
+}
+
+fn head_and_the_pages_security_headers(rt: Rt) {
+    let server = InProcess::start(rt, &[]);
+    for path in ["/", "/healthz", "/metrics"] {
+        let (status, body) = server.http(&format!("HEAD {path} HTTP/1.1\r\nHost: t\r\n\r\n"));
+        assert_eq!((status, body.as_str()), (200, ""), "HEAD {path}");
+    }
+    let mut stream = std::net::TcpStream::connect(server.addr).unwrap();
+    use std::io::{Read, Write};
+    stream
+        .write_all(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+        .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let head = response
+        .split("\r\n\r\n")
+        .next()
+        .unwrap()
+        .to_ascii_lowercase();
+    for header in [
+        "content-security-policy: default-src 'none';",
+        "connect-src 'self'",
+        "x-content-type-options: nosniff",
+        "x-frame-options: deny",
+        "referrer-policy: no-referrer",
+    ] {
+        assert!(head.contains(header), "{header} missing in\n{head}");
+    }
+}
+
+/// A joined client sends `frame` as raw bytes; what does it get back?
+fn after_raw_frame(server: &InProcess, frame: &[u8]) -> Seen {
+    let mut c = server.connect();
+    c.welcome();
+    use std::io::Write;
+    c.ws.get_mut().write_all(frame).unwrap();
+    loop {
+        match c.next() {
+            Seen::Line(_) | Seen::Ping => continue,
+            other => return other,
+        }
+    }
+}
+
+fn protocol_errors_close_with_1002_and_a_close_frame(rt: Rt) {
+    let server = InProcess::start(rt, &[]);
+    let masked = |first: u8, payload: &[u8]| {
+        let mut f = vec![first, 0x80 | payload.len() as u8, 1, 2, 3, 4];
+        f.extend(
+            payload
+                .iter()
+                .enumerate()
+                .map(|(i, b)| b ^ [1, 2, 3, 4][i % 4]),
+        );
+        f
+    };
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("a reserved bit", masked(0x80 | 0x40 | 0x1, b"hi")),
+        ("an unmasked frame", vec![0x81, 2, b'h', b'i']),
+        ("a bad opcode", masked(0x80 | 0x3, b"hi")),
+        ("a control frame over 125 bytes", {
+            let mut f = vec![0x89, 0x80 | 126, 0, 126, 1, 2, 3, 4];
+            f.extend(std::iter::repeat_n(0, 126));
+            f
+        }),
+        ("a bad close code", masked(0x88, &999u16.to_be_bytes())),
+    ];
+    for (what, frame) in cases {
+        let seen = after_raw_frame(&server, &frame);
+        assert!(
+            matches!(seen, Seen::Close(1002, _)),
+            "{what}: expected a 1002 close frame, got {seen:?}"
+        );
+    }
+}

@@ -259,11 +259,13 @@ impl Chat {
         }
     }
 
-    /// The runtime refused a frame for breaking the WebSocket rules: close with 1009 or 1007.
+    /// The runtime refused a frame for breaking the WebSocket rules: close with 1009, 1007
+    /// or 1002.
     pub fn handle_violation(&mut self, id: ConnId, violation: Violation) {
         let reason = match violation {
             Violation::TooBig => CloseReason::MessageTooBig,
             Violation::InvalidUtf8 => CloseReason::InvalidUtf8,
+            Violation::Protocol => CloseReason::ProtocolError,
         };
         self.close(id, reason);
     }

@@ -6,6 +6,7 @@ use crate::route::Upgraded;
 use crate::runtime::Runtime;
 use crate::server::Server;
 use async_tungstenite::tungstenite::error::Error as WsError;
+use async_tungstenite::tungstenite::error::ProtocolError;
 use async_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use async_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use async_tungstenite::tungstenite::{Bytes, Message, Utf8Bytes};
@@ -224,6 +225,12 @@ impl<'a, R: Runtime, S: AsyncRead + AsyncWrite + Unpin> Driver<'a, R, S> {
                     let violation = match e {
                         WsError::Capacity(_) => Violation::TooBig,
                         WsError::Utf8(_) => Violation::InvalidUtf8,
+                        // A vanished client is not a protocol breach: it gets no close frame.
+                        WsError::Protocol(p)
+                            if !matches!(p, ProtocolError::ResetWithoutClosingHandshake) =>
+                        {
+                            Violation::Protocol
+                        }
                         e => {
                             tracing::debug!(id = %self.id, "connection failed: {e}");
                             return Poll::Ready(Outcome::Gone(LeaveReason::Error));
