@@ -35,31 +35,7 @@ pub(crate) async fn serve<R: Runtime>(
     peer: IpAddr,
 ) -> Option<Upgraded<R::Stream>> {
     let mut buf = Vec::new();
-    let deadline = rt.now().at + HANDSHAKE_TIMEOUT;
-    let read = async { Some(http::read_head(&mut stream, &mut buf).await) };
-    let timeout = async {
-        rt.sleep_until(deadline).await;
-        None
-    };
-    let (request, head_len) = match future::or(read, timeout).await {
-        Some(Ok(head)) => head,
-        None => {
-            tracing::debug!("closing a connection that sent no request in time");
-            return None;
-        }
-        Some(Err(ReadError::Io(e))) => {
-            tracing::debug!("reading a request failed: {e}");
-            return None;
-        }
-        Some(Err(ReadError::Malformed)) => {
-            let _ = http::respond_status(&mut stream, 400, "").await;
-            return None;
-        }
-        Some(Err(ReadError::TooLarge)) => {
-            let _ = http::respond_status(&mut stream, 431, "").await;
-            return None;
-        }
-    };
+    let (request, head_len) = read_request(&rt, &mut stream, &mut buf).await?;
     tracing::trace!(method = %request.method, path = %request.path, "request");
     let get = request.method == "GET";
     // HEAD on a page answers its headers without the body.
@@ -74,6 +50,9 @@ pub(crate) async fn serve<R: Runtime>(
             drop(buf);
             return upgrade(&rt, server, stream, request, leftover, peer).await;
         }
+        "/metrics" if !server.metrics_on_chat_port => {
+            http::respond_status(&mut stream, 404, "").await
+        }
         "/" | "/healthz" | "/metrics" if !get && !head => {
             http::respond_status(&mut stream, 405, "Allow: GET, HEAD\r\n").await
         }
@@ -86,19 +65,83 @@ pub(crate) async fn serve<R: Runtime>(
             let text = "text/plain; charset=utf-8";
             http::respond_to(&mut stream, get, 200, text, "", b"ok").await
         }
-        "/metrics" => {
-            let mut snapshot = server.hub.snapshot();
-            snapshot.sockets = server.websockets.load(Ordering::Relaxed);
-            let body = metrics::render(&snapshot);
-            let kind = "text/plain; version=0.0.4; charset=utf-8";
-            http::respond_to(&mut stream, get, 200, kind, "", body.as_bytes()).await
-        }
+        "/metrics" if server.metrics_on_chat_port => metrics(&mut stream, &server, get).await,
         _ => http::respond_status(&mut stream, 404, "").await,
     };
     if let Err(e) = result {
         tracing::debug!("writing a response failed: {e}");
     }
     None
+}
+
+/// Reads a request head within the handshake time limit, answering what is not a request
+/// (400, 431) itself. `buf` keeps the bytes read, the head and any after it.
+async fn read_request<R: Runtime>(
+    rt: &R,
+    stream: &mut R::Stream,
+    buf: &mut Vec<u8>,
+) -> Option<(Request, usize)> {
+    let deadline = rt.now().at + HANDSHAKE_TIMEOUT;
+    let read = async { Some(http::read_head(stream, buf).await) };
+    let timeout = async {
+        rt.sleep_until(deadline).await;
+        None
+    };
+    match future::or(read, timeout).await {
+        Some(Ok(head)) => Some(head),
+        None => {
+            tracing::debug!("closing a connection that sent no request in time");
+            None
+        }
+        Some(Err(ReadError::Io(e))) => {
+            tracing::debug!("reading a request failed: {e}");
+            None
+        }
+        Some(Err(ReadError::Malformed)) => {
+            let _ = http::respond_status(stream, 400, "").await;
+            None
+        }
+        Some(Err(ReadError::TooLarge)) => {
+            let _ = http::respond_status(stream, 431, "").await;
+            None
+        }
+    }
+}
+
+/// A connection to the `--metrics-listen` listener: `/metrics` and `/healthz`, nothing else.
+pub(crate) async fn serve_metrics<R: Runtime>(rt: R, server: Arc<Server>, mut stream: R::Stream) {
+    let mut buf = Vec::new();
+    let Some((request, _)) = read_request(&rt, &mut stream, &mut buf).await else {
+        return;
+    };
+    let with_body = request.method == "GET";
+    let result = match request.path.as_str() {
+        _ if !with_body && request.method != "HEAD" => {
+            http::respond_status(&mut stream, 405, "Allow: GET, HEAD\r\n").await
+        }
+        "/metrics" => metrics(&mut stream, &server, with_body).await,
+        "/healthz" => {
+            let text = "text/plain; charset=utf-8";
+            http::respond_to(&mut stream, with_body, 200, text, "", b"ok").await
+        }
+        _ => http::respond_status(&mut stream, 404, "").await,
+    };
+    if let Err(e) = result {
+        tracing::debug!("writing a response failed: {e}");
+    }
+}
+
+/// The `/metrics` answer.
+async fn metrics<S: AsyncWrite + Unpin>(
+    stream: &mut S,
+    server: &Server,
+    with_body: bool,
+) -> std::io::Result<()> {
+    let mut snapshot = server.hub.snapshot();
+    snapshot.sockets = server.websockets.load(Ordering::Relaxed);
+    let body = metrics::render(&snapshot);
+    let kind = "text/plain; version=0.0.4; charset=utf-8";
+    http::respond_to(stream, with_body, 200, kind, "", body.as_bytes()).await
 }
 
 fn is_upgrade(request: &Request) -> bool {

@@ -43,6 +43,10 @@ pub(crate) struct Server {
     pub(crate) websocket: WebSocketConfig,
     /// WebSocket connections still running (`chat_sockets` in `/metrics`).
     pub(crate) websockets: AtomicUsize,
+    /// Whether the chat port answers `/metrics` (not when it has a listener of its own).
+    pub(crate) metrics_on_chat_port: bool,
+    /// Closed when the server starts to stop: connections still in the HTTP phase end then.
+    stopping: async_channel::Receiver<()>,
 }
 
 impl Server {
@@ -50,13 +54,22 @@ impl Server {
         hub: Arc<Hub>,
         allowed_origins: Vec<String>,
         websocket: WebSocketConfig,
+        metrics_on_chat_port: bool,
+        stopping: async_channel::Receiver<()>,
     ) -> Self {
         Server {
             hub,
             allowed_origins,
             websocket,
             websockets: AtomicUsize::new(0),
+            metrics_on_chat_port,
+            stopping,
         }
+    }
+
+    /// Resolves when the server starts to stop.
+    async fn stopping(&self) {
+        let _ = self.stopping.recv().await;
     }
 
     /// A handshake's `Origin` passes when no list is set, when it is listed, or when it is
@@ -129,14 +142,27 @@ async fn run<R: Runtime>(
     hub.attach_store(store.queue());
 
     let listener = rt.listener(socket)?;
+    let metrics_listener = match settings.metrics_listen {
+        Some(addr) => Some(rt.listener(crate::runtime::listen(addr)?)?),
+        None => None,
+    };
     tracing::info!("listening on {}", rt.local_addr(&listener)?);
+    if let Some(metrics) = &metrics_listener {
+        tracing::info!("metrics on http://{}/metrics", rt.local_addr(metrics)?);
+    }
     let websocket = connection::websocket_config(settings.chat.max_frame_bytes);
+    let (stop_http, stopping) = async_channel::bounded::<()>(1);
     let server = Arc::new(Server::new(
         hub.clone(),
         settings.allowed_origins,
         websocket,
+        metrics_listener.is_none(),
+        stopping,
     ));
     rt.spawn(timer::run(rt.clone(), hub.clone(), timer_changed));
+    if let Some(metrics) = metrics_listener {
+        rt.spawn(serve_metrics(rt.clone(), server.clone(), metrics));
+    }
 
     // Every connection task holds a sender; when the last one is dropped, `all_ended`
     // closes. That is how shutdown knows that every connection has finished.
@@ -159,7 +185,7 @@ async fn run<R: Runtime>(
         "shutting down: closing {} connections",
         snapshot.connections
     );
-    drop((listener, running));
+    drop((listener, running, stop_http));
     hub.shutdown();
     let deadline = rt.now().at + SHUTDOWN_GRACE;
     future::or(
@@ -176,6 +202,28 @@ async fn run<R: Runtime>(
     Ok(())
 }
 
+/// The `--metrics-listen` listener: `/metrics` (and `/healthz`) only, until the server stops.
+async fn serve_metrics<R: Runtime>(rt: R, server: Arc<Server>, listener: R::Listener) {
+    let accept = async {
+        loop {
+            match rt.accept(&listener).await {
+                Ok((stream, _)) => {
+                    let (rt2, server) = (rt.clone(), server.clone());
+                    rt.spawn(async move {
+                        let answer = route::serve_metrics(rt2, server.clone(), stream);
+                        future::or(answer, server.stopping()).await;
+                    });
+                }
+                Err(e) => {
+                    tracing::warn!("accept failed on the metrics listener: {e}");
+                    rt.sleep_until(rt.now().at + ACCEPT_BACKOFF).await;
+                }
+            }
+        }
+    };
+    future::or(accept, server.stopping()).await;
+}
+
 /// One task per accepted connection: its HTTP request, then the chat if it upgrades.
 fn spawn_connection<R: Runtime>(
     rt: &R,
@@ -188,8 +236,14 @@ fn spawn_connection<R: Runtime>(
     rt.spawn(async move {
         tracing::trace!(%peer, "accepted");
         // The handshake's state is boxed, and freed once it is done: the task keeps only
-        // what the connection needs for its whole life.
-        let upgraded = Box::pin(route::serve(rt2.clone(), server.clone(), stream, peer.ip())).await;
+        // what the connection needs for its whole life. A shutdown ends it (nothing is
+        // waited for in the HTTP phase).
+        let handshake = Box::pin(route::serve(rt2.clone(), server.clone(), stream, peer.ip()));
+        let stopped = async {
+            server.stopping().await;
+            None
+        };
+        let upgraded = future::or(handshake, stopped).await;
         if let Some(upgraded) = upgraded {
             connection::run(rt2, server, upgraded).await;
         }

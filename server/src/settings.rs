@@ -60,6 +60,9 @@ pub struct Args {
     /// New connections one address may open at once before --connect-rate applies.
     #[arg(long, env = "CHAT_CONNECT_BURST", default_value_t = Config::default().connect_burst)]
     pub connect_burst: u32,
+    /// Serve /metrics on this address (for example 127.0.0.1:9090) instead of the chat port.
+    #[arg(long, env = "CHAT_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
     /// The history's file (SQLite), created if missing; `:memory:` keeps it in memory only,
     /// forgotten at exit.
     #[arg(long, env = "CHAT_DB", default_value = DEFAULT_DB)]
@@ -92,6 +95,8 @@ pub struct Settings {
     pub outbound_queue_bytes: usize,
     /// Allowed `Origin` values; empty allows any.
     pub allowed_origins: Vec<String>,
+    /// Where `/metrics` is served instead of the chat port, if anywhere.
+    pub metrics_listen: Option<SocketAddr>,
     /// The store's file, or `:memory:`.
     pub db: String,
     /// Lines the store keeps at most.
@@ -150,6 +155,7 @@ impl Args {
                 .map(|o| o.trim().to_string())
                 .filter(|o| !o.is_empty())
                 .collect(),
+            metrics_listen: self.metrics_listen,
             db: self.db.clone(),
             retain: self.retain,
         })

@@ -67,7 +67,63 @@ fn a_reconnect_loop_gets_one_connections_worth_of_lines(rt: Rt) {
     assert_eq!(spam, 20);
 }
 
+fn metrics_on_their_own_listener_and_not_on_the_chat_port(rt: Rt) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let metrics_addr = format!("127.0.0.1:{port}");
+    let server = Server::start(rt, &["--metrics-listen", &metrics_addr]);
+    let mut c = server.connect();
+    c.welcome();
+    assert_eq!(server.get("/metrics").0, 404, "not on the chat port");
+    assert_eq!(server.get("/healthz").0, 200);
+    let metrics = Metrics(metrics_addr.parse().unwrap());
+    let (status, body) = metrics.get("/metrics");
+    assert_eq!(status, 200);
+    assert!(body.lines().any(|l| l == "chat_connections 1"), "{body}");
+    assert_eq!(metrics.get("/healthz").0, 200);
+    assert_eq!(metrics.get("/chat").0, 404);
+    assert_eq!(metrics.get("/").0, 404);
+}
+
+/// The metrics listener, spoken to as plain HTTP.
+struct Metrics(std::net::SocketAddr);
+
+impl Serving for Metrics {
+    fn addr(&self) -> std::net::SocketAddr {
+        self.0
+    }
+}
+
+fn shutdown_does_not_wait_for_connections_in_the_http_phase(rt: Rt) {
+    use std::io::Write;
+    let mut server = Server::start(rt, &[]);
+    let mut c = server.connect();
+    c.welcome();
+    // Half a request each, never finished.
+    let stalled: Vec<std::net::TcpStream> = (0..3)
+        .map(|_| {
+            let mut s = std::net::TcpStream::connect(server.addr).unwrap();
+            s.write_all(b"GET /chat HTTP/1.1\r\nHost: x\r\n").unwrap();
+            s
+        })
+        .collect();
+    server.wait_for_metric("chat_connections", 1);
+    // The joined client answers its close frame at once, as a live client does.
+    let closed = std::thread::spawn(move || c.expect_close());
+    let started = std::time::Instant::now();
+    assert!(server.terminate().success());
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(1), "shutdown took {took:?}");
+    assert_eq!(closed.join().unwrap(), 1001);
+    drop(stalled);
+}
+
 for_every_runtime!(
+    metrics_on_their_own_listener_and_not_on_the_chat_port,
+    shutdown_does_not_wait_for_connections_in_the_http_phase,
     past_max_connections_per_ip_is_429,
     past_the_connect_rate_is_429_until_the_bucket_refills,
     a_reconnect_loop_gets_one_connections_worth_of_lines,

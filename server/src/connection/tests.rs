@@ -115,7 +115,8 @@ fn a_connection_flooded_with_output_still_gets_its_reads_served() {
     let config = Config::default();
     let websocket = websocket_config(config.max_frame_bytes);
     let (hub, _timer) = Hub::new(Chat::new(config), usize::MAX);
-    let server = Server::new(hub.clone(), Vec::new(), websocket);
+    let (_stop, stopping) = async_channel::bounded(1);
+    let server = Server::new(hub.clone(), Vec::new(), websocket, true, stopping);
     let rt = Clock(Instant::now());
     let (id, outbox) = hub.join(Join::default(), rt.now()).unwrap();
     let state = Arc::new(Mutex::new(SocketState::default()));
