@@ -3,7 +3,7 @@
 use crate::hub::Hub;
 use crate::runtime::Runtime;
 use crate::settings::Settings;
-use crate::{connection, route, timer};
+use crate::{connection, http, route, timer};
 use async_tungstenite::tungstenite::protocol::WebSocketConfig;
 use chat_core::Chat;
 use chat_store::{Answer, Store};
@@ -11,7 +11,7 @@ use futures_lite::future;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
-use std::sync::atomic::AtomicUsize;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -47,6 +47,9 @@ pub(crate) struct Server {
     pub(crate) metrics_on_chat_port: bool,
     /// Closed when the server starts to stop: connections still in the HTTP phase end then.
     stopping: async_channel::Receiver<()>,
+    /// Connections in the HTTP phase now, and at most.
+    handshakes: AtomicUsize,
+    max_handshakes: usize,
 }
 
 impl Server {
@@ -64,6 +67,8 @@ impl Server {
             websockets: AtomicUsize::new(0),
             metrics_on_chat_port,
             stopping,
+            handshakes: AtomicUsize::new(0),
+            max_handshakes: usize::MAX,
         }
     }
 
@@ -119,6 +124,7 @@ async fn run<R: Runtime>(
     settings: Settings,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), Error> {
+    raise_descriptor_limit(&settings);
     let chat = Chat::with_store(settings.chat.clone(), opened.restored());
     tracing::info!(
         "history in {} ({} lines kept, next id {})",
@@ -152,13 +158,16 @@ async fn run<R: Runtime>(
     }
     let websocket = connection::websocket_config(settings.chat.max_frame_bytes);
     let (stop_http, stopping) = async_channel::bounded::<()>(1);
-    let server = Arc::new(Server::new(
-        hub.clone(),
-        settings.allowed_origins,
-        websocket,
-        metrics_listener.is_none(),
-        stopping,
-    ));
+    let server = Arc::new(Server {
+        max_handshakes: settings.max_handshakes,
+        ..Server::new(
+            hub.clone(),
+            settings.allowed_origins,
+            websocket,
+            metrics_listener.is_none(),
+            stopping,
+        )
+    });
     rt.spawn(timer::run(rt.clone(), hub.clone(), timer_changed));
     if let Some(metrics) = metrics_listener {
         rt.spawn(serve_metrics(rt.clone(), server.clone(), metrics));
@@ -167,10 +176,12 @@ async fn run<R: Runtime>(
     // Every connection task holds a sender; when the last one is dropped, `all_ended`
     // closes. That is how shutdown knows that every connection has finished.
     let (running, all_ended) = async_channel::bounded::<()>(1);
+    let mut limit = DescriptorLimit::new();
     let accept = async {
         loop {
             match rt.accept(&listener).await {
                 Ok((stream, peer)) => spawn_connection(&rt, &server, &running, stream, peer),
+                Err(e) if is_out_of_descriptors(&e) => limit.refuse_one(&rt, &listener).await,
                 Err(e) => {
                     tracing::warn!("accept failed: {e}");
                     rt.sleep_until(rt.now().at + ACCEPT_BACKOFF).await;
@@ -200,6 +211,68 @@ async fn run<R: Runtime>(
     store.closed().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// What the accept loop does at the descriptor limit: a descriptor kept in reserve is let go
+/// for the one connection waiting, which is answered 503 and closed, and taken back. So new
+/// clients hear "busy" rather than nothing, and the log says so at most once a second.
+struct DescriptorLimit {
+    reserve: Option<std::fs::File>,
+    logged_at: Option<std::time::Instant>,
+    refused: u64,
+}
+
+impl DescriptorLimit {
+    fn new() -> Self {
+        DescriptorLimit {
+            reserve: std::fs::File::open("/dev/null").ok(),
+            logged_at: None,
+            refused: 0,
+        }
+    }
+
+    async fn refuse_one<R: Runtime>(&mut self, rt: &R, listener: &R::Listener) {
+        self.reserve = None;
+        if let Ok((mut stream, _)) = rt.accept(listener).await {
+            let _ = http::respond_status(&mut stream, 503, "Retry-After: 5\r\n").await;
+            self.refused += 1;
+        }
+        self.reserve = std::fs::File::open("/dev/null").ok();
+        let now = rt.now().at;
+        if self
+            .logged_at
+            .is_none_or(|at| now.saturating_duration_since(at) >= Duration::from_secs(1))
+        {
+            tracing::warn!(
+                "out of file descriptors: answered {} new connections with 503",
+                self.refused
+            );
+            self.logged_at = Some(now);
+            self.refused = 0;
+        }
+        if self.reserve.is_none() {
+            // Nothing to give next time: do not spin.
+            rt.sleep_until(now + ACCEPT_BACKOFF).await;
+        }
+    }
+}
+
+/// EMFILE or ENFILE: this process, or the system, has no descriptor left.
+fn is_out_of_descriptors(e: &io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(23 | 24))
+}
+
+/// Raises the soft descriptor limit to the hard one, and warns when it is below what the
+/// settings need (every connection and handshake is a descriptor, plus a few of our own).
+fn raise_descriptor_limit(settings: &Settings) {
+    let limit = rlimit::increase_nofile_limit(u64::MAX).unwrap_or(0);
+    let needed = (settings.chat.max_connections + settings.max_handshakes + 64) as u64;
+    if limit > 0 && limit < needed {
+        tracing::warn!(
+            "the descriptor limit is {limit}, below the {needed} that --max-connections and \
+             --max-handshakes need: beyond it new connections get 503"
+        );
+    }
 }
 
 /// The `--metrics-listen` listener: `/metrics` (and `/healthz`) only, until the server stops.
@@ -232,6 +305,13 @@ fn spawn_connection<R: Runtime>(
     stream: R::Stream,
     peer: SocketAddr,
 ) {
+    // Past the handshake cap, the connection is closed at once: sockets that never finish
+    // their request cannot hold every descriptor.
+    if server.handshakes.fetch_add(1, Ordering::Relaxed) >= server.max_handshakes {
+        server.handshakes.fetch_sub(1, Ordering::Relaxed);
+        tracing::trace!(%peer, "closed: too many connections in the HTTP phase");
+        return;
+    }
     let (rt2, server, running) = (rt.clone(), server.clone(), running.clone());
     rt.spawn(async move {
         tracing::trace!(%peer, "accepted");
@@ -244,6 +324,7 @@ fn spawn_connection<R: Runtime>(
             None
         };
         let upgraded = future::or(handshake, stopped).await;
+        server.handshakes.fetch_sub(1, Ordering::Relaxed);
         if let Some(upgraded) = upgraded {
             connection::run(rt2, server, upgraded).await;
         }

@@ -60,6 +60,9 @@ pub struct Args {
     /// New connections one address may open at once before --connect-rate applies.
     #[arg(long, env = "CHAT_CONNECT_BURST", default_value_t = Config::default().connect_burst)]
     pub connect_burst: u32,
+    /// Connections in the HTTP phase at most; further ones are closed at once.
+    #[arg(long, env = "CHAT_MAX_HANDSHAKES", default_value_t = DEFAULT_MAX_HANDSHAKES)]
+    pub max_handshakes: usize,
     /// Serve /metrics on this address (for example 127.0.0.1:9090) instead of the chat port.
     #[arg(long, env = "CHAT_METRICS_LISTEN")]
     pub metrics_listen: Option<SocketAddr>,
@@ -74,6 +77,8 @@ pub struct Args {
 
 /// Where the history lives unless `--db` says otherwise: in the working directory.
 pub const DEFAULT_DB: &str = "chat.db";
+/// Connections in the HTTP phase at once unless `--max-handshakes` says otherwise.
+pub const DEFAULT_MAX_HANDSHAKES: usize = 1000;
 /// How many lines the store keeps unless `--retain` says otherwise.
 pub const DEFAULT_RETAIN: usize = 1_000_000;
 
@@ -95,6 +100,8 @@ pub struct Settings {
     pub outbound_queue_bytes: usize,
     /// Allowed `Origin` values; empty allows any.
     pub allowed_origins: Vec<String>,
+    /// Connections in the HTTP phase at most.
+    pub max_handshakes: usize,
     /// Where `/metrics` is served instead of the chat port, if anywhere.
     pub metrics_listen: Option<SocketAddr>,
     /// The store's file, or `:memory:`.
@@ -155,6 +162,7 @@ impl Args {
                 .map(|o| o.trim().to_string())
                 .filter(|o| !o.is_empty())
                 .collect(),
+            max_handshakes: self.max_handshakes,
             metrics_listen: self.metrics_listen,
             db: self.db.clone(),
             retain: self.retain,

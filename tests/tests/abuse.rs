@@ -121,7 +121,82 @@ fn shutdown_does_not_wait_for_connections_in_the_http_phase(rt: Rt) {
     drop(stalled);
 }
 
+fn past_the_handshake_cap_connections_are_closed_at_once(rt: Rt) {
+    use std::io::{Read, Write};
+    let server = InProcess::start(rt, &["--max-handshakes", "2"]);
+    let stall = || {
+        let mut s = std::net::TcpStream::connect(server.addr).unwrap();
+        s.write_all(b"GET /chat HTTP/1.1\r\n").unwrap();
+        s
+    };
+    let first = stall();
+    let _second = stall();
+    // The third is closed without a word (the accept loop may take a moment to get to it).
+    let mut third = std::net::TcpStream::connect(server.addr).unwrap();
+    third.set_read_timeout(Some(PATIENCE)).unwrap();
+    let mut buf = [0u8; 16];
+    assert!(
+        matches!(third.read(&mut buf), Ok(0) | Err(_)),
+        "closed at once"
+    );
+    // A place frees up: a legitimate client gets in.
+    drop(first);
+    let deadline = std::time::Instant::now() + PATIENCE;
+    loop {
+        if let Ok(mut c) = Client::try_connect(server.addr, "", false, None) {
+            c.welcome();
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no way in after a place freed up"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn at_the_descriptor_limit_new_clients_get_503_and_the_server_recovers(rt: Rt) {
+    let server = Server::start_with_nofile(rt, 64, &[]);
+    let mut held = Vec::new();
+    let mut busy = 0;
+    for _ in 0..100 {
+        match Client::try_connect(server.addr, "", false, None) {
+            Ok(c) => held.push(c),
+            Err(tungstenite::Error::Http(r)) if r.status() == 503 => busy += 1,
+            Err(e) => panic!(
+                "expected a chat or a 503, got {e} after {} clients",
+                held.len()
+            ),
+        }
+    }
+    assert!(
+        busy > 0 && !held.is_empty(),
+        "{} in, {busy} told 503",
+        held.len()
+    );
+    drop(held);
+    // As the closed connections give their descriptors back, the server answers again.
+    let deadline = std::time::Instant::now() + PATIENCE;
+    while server.get("/healthz") != (200, "ok".to_string()) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "/healthz never answered again"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    server.wait_for_metric("chat_connections", 0);
+    server.connect().welcome();
+    let log = server.log.lock().unwrap().clone();
+    let warnings = log.matches("out of file descriptors").count();
+    assert!(
+        (1..=3).contains(&warnings),
+        "logged at most once a second: {log}"
+    );
+}
+
 for_every_runtime!(
+    at_the_descriptor_limit_new_clients_get_503_and_the_server_recovers,
+    past_the_handshake_cap_connections_are_closed_at_once,
     metrics_on_their_own_listener_and_not_on_the_chat_port,
     shutdown_does_not_wait_for_connections_in_the_http_phase,
     past_max_connections_per_ip_is_429,

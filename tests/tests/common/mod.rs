@@ -64,9 +64,29 @@ impl Server {
     /// Starts a server with these environment variables and flags (and `--host 127.0.0.1`,
     /// but no `--port`: pass one, or set `PORT` or `CHAT_PORT`), as `serve_command` does.
     pub fn start_with_env(rt: Rt, env: &[(&str, &str)], flags: &[&str]) -> Server {
-        let mut child = serve_command(rt, env, flags)
-            .spawn()
-            .expect("start the serve binary");
+        Self::spawn(rt, serve_command(rt, env, flags))
+    }
+
+    /// Starts a server (as [`start`](Self::start)) with at most `nofile` file descriptors,
+    /// through util-linux's `prlimit`.
+    pub fn start_with_nofile(rt: Rt, nofile: u32, flags: &[&str]) -> Server {
+        let flags = [&["--port", "0"][..], flags].concat();
+        let serve = serve_command(rt, &[], &flags);
+        let mut command = Command::new("prlimit");
+        command
+            .arg(format!("--nofile={nofile}:{nofile}"))
+            .arg(serve.get_program())
+            .args(serve.get_args())
+            .envs(serve.get_envs().filter_map(|(k, v)| Some((k, v?))))
+            .env_remove("PORT")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        Self::spawn(rt, command)
+    }
+
+    fn spawn(rt: Rt, mut command: Command) -> Server {
+        let mut child = command.spawn().expect("start the serve binary");
         let stderr = child.stderr.take().expect("piped stderr");
         let log = Arc::new(Mutex::new(String::new()));
         let (tx, rx) = mpsc::channel();
