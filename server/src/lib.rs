@@ -17,6 +17,7 @@
 //! - `outbox`: one connection's bounded outbound queue, on the primitives of `sync` (std's,
 //!   or loom's models of them, which check the outbox's every interleaving);
 //! - `metrics`: `/metrics` in the Prometheus text format;
+//! - [`proxy`]: the client's address behind a trusted reverse proxy;
 //! - [`settings`]: flags and environment variables;
 //! - [`runtime`]: the seam each runtime implements, the clock included.
 //!
@@ -28,6 +29,7 @@ mod hub;
 mod metrics;
 mod outbox;
 mod page;
+pub mod proxy;
 mod route;
 pub mod runtime;
 pub mod server;

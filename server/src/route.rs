@@ -192,7 +192,11 @@ async fn upgrade<R: Runtime, S: AsyncRead + AsyncWrite + Unpin>(
         name: param("name"),
         room: param("room"),
         since: param("since"),
-        addr: Some(peer),
+        addr: Some(crate::proxy::client_addr(
+            peer,
+            &request,
+            &server.trusted_proxies,
+        )),
         rendering: Some(if json {
             Rendering::Json
         } else {

@@ -50,6 +50,8 @@ pub(crate) struct Server {
     /// Connections in the HTTP phase now, and at most.
     handshakes: AtomicUsize,
     max_handshakes: usize,
+    /// Peers whose forwarding headers name the client.
+    pub(crate) trusted_proxies: Vec<crate::proxy::Cidr>,
 }
 
 impl Server {
@@ -69,6 +71,7 @@ impl Server {
             stopping,
             handshakes: AtomicUsize::new(0),
             max_handshakes: usize::MAX,
+            trusted_proxies: Vec::new(),
         }
     }
 
@@ -160,6 +163,7 @@ async fn run<R: Runtime>(
     let (stop_http, stopping) = async_channel::bounded::<()>(1);
     let server = Arc::new(Server {
         max_handshakes: settings.max_handshakes,
+        trusted_proxies: settings.trusted_proxies,
         ..Server::new(
             hub.clone(),
             settings.allowed_origins,

@@ -60,6 +60,10 @@ pub struct Args {
     /// New connections one address may open at once before --connect-rate applies.
     #[arg(long, env = "CHAT_CONNECT_BURST", default_value_t = Config::default().connect_burst)]
     pub connect_burst: u32,
+    /// Reverse proxies whose X-Forwarded-For / Forwarded say who the client is,
+    /// comma-separated ranges (10.0.0.0/8, ::1); from other peers those headers are ignored.
+    #[arg(long, env = "CHAT_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<String>,
     /// Connections in the HTTP phase at most; further ones are closed at once.
     #[arg(long, env = "CHAT_MAX_HANDSHAKES", default_value_t = DEFAULT_MAX_HANDSHAKES)]
     pub max_handshakes: usize,
@@ -102,6 +106,8 @@ pub struct Settings {
     pub allowed_origins: Vec<String>,
     /// Connections in the HTTP phase at most.
     pub max_handshakes: usize,
+    /// Peers trusted to name the client (`--trusted-proxies`).
+    pub trusted_proxies: Vec<crate::proxy::Cidr>,
     /// Where `/metrics` is served instead of the chat port, if anywhere.
     pub metrics_listen: Option<SocketAddr>,
     /// The store's file, or `:memory:`.
@@ -163,6 +169,10 @@ impl Args {
                 .filter(|o| !o.is_empty())
                 .collect(),
             max_handshakes: self.max_handshakes,
+            trusted_proxies: (self.trusted_proxies.iter())
+                .filter(|c| !c.trim().is_empty())
+                .map(|c| c.parse().map_err(|e| format!("--trusted-proxies: {e}")))
+                .collect::<Result<_, _>>()?,
             metrics_listen: self.metrics_listen,
             db: self.db.clone(),
             retain: self.retain,

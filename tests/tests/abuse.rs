@@ -194,7 +194,48 @@ fn at_the_descriptor_limit_new_clients_get_503_and_the_server_recovers(rt: Rt) {
     );
 }
 
+/// An upgrade with `X-Forwarded-For: forwarded`: its status, and the open stream.
+fn upgrade_forwarded_for(server: &InProcess, forwarded: &str) -> (u16, std::net::TcpStream) {
+    use std::io::{BufRead, BufReader, Write};
+    let mut stream = std::net::TcpStream::connect(server.addr).unwrap();
+    stream.set_read_timeout(Some(PATIENCE)).unwrap();
+    let request = format!(
+        "GET /chat HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\
+         X-Forwarded-For: {forwarded}\r\n\r\n"
+    );
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut line = String::new();
+    BufReader::new(stream.try_clone().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    (line.split(' ').nth(1).unwrap().parse().unwrap(), stream)
+}
+
+fn forwarded_addresses_count_only_from_a_trusted_proxy(rt: Rt) {
+    // One connection per address: the forwarded address decides, from a trusted peer.
+    let trusting = InProcess::start(
+        rt,
+        &[
+            "--max-connections-per-ip",
+            "1",
+            "--trusted-proxies",
+            "127.0.0.0/8",
+        ],
+    );
+    let (a, _a) = upgrade_forwarded_for(&trusting, "192.0.2.1");
+    let (b, _b) = upgrade_forwarded_for(&trusting, "192.0.2.2");
+    let (again, _c) = upgrade_forwarded_for(&trusting, "198.51.100.7, 192.0.2.1");
+    assert_eq!((a, b, again), (101, 101, 429));
+    // Without --trusted-proxies the header is anyone's to send, and ignored.
+    let plain = InProcess::start(rt, &["--max-connections-per-ip", "1"]);
+    let (a, _a) = upgrade_forwarded_for(&plain, "192.0.2.1");
+    let (b, _b) = upgrade_forwarded_for(&plain, "192.0.2.2");
+    assert_eq!((a, b), (101, 429));
+}
+
 for_every_runtime!(
+    forwarded_addresses_count_only_from_a_trusted_proxy,
     at_the_descriptor_limit_new_clients_get_503_and_the_server_recovers,
     past_the_handshake_cap_connections_are_closed_at_once,
     metrics_on_their_own_listener_and_not_on_the_chat_port,
