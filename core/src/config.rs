@@ -42,6 +42,9 @@ pub struct Config {
     pub connect_rate: f64,
     /// How many connections an address may open at once before `connect_rate` applies.
     pub connect_burst: u32,
+    /// Bytes of history held in memory over all rooms, with a store; beyond it the quietest
+    /// rooms' history is read back from the store when someone joins them.
+    pub history_memory: usize,
 }
 
 impl Default for Config {
@@ -63,6 +66,7 @@ impl Default for Config {
             max_connections_per_ip: 100,
             connect_rate: 20.0,
             connect_burst: 100,
+            history_memory: 64 * 1024 * 1024,
         }
     }
 }

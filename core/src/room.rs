@@ -26,6 +26,10 @@ pub(crate) struct Room {
     /// Every line of this room with an id above this one is in `history`: what memory can
     /// answer without the store. 0 when memory has everything there is.
     known_from: u64,
+    /// Bytes `history` takes, for the history memory budget.
+    bytes: usize,
+    /// When the history last changed, in the chat's order of changes (see `chat/memory.rs`).
+    pub touched: Option<u64>,
 }
 
 /// One recipient of a room's lines.
@@ -53,6 +57,11 @@ impl Spoken {
 
     pub(crate) fn id(&self) -> u64 {
         self.kept.id
+    }
+
+    /// What the line costs memory: its rendering, its text and the bookkeeping around them.
+    pub(crate) fn size(&self) -> usize {
+        self.text.len() + self.kept.text.len() + std::mem::size_of::<Spoken>() + 32
     }
 
     /// The line again, as a replay, in `rendering`.
@@ -91,6 +100,8 @@ impl Room {
             json_members: 0,
             history: VecDeque::new(),
             known_from,
+            bytes: 0,
+            touched: None,
         }
     }
 
@@ -149,8 +160,24 @@ impl Room {
     }
 
     pub(crate) fn remember(&mut self, spoken: Spoken, cap: usize) {
+        self.bytes += spoken.size();
         self.history.push_back(spoken);
         self.trim(cap);
+    }
+
+    /// Bytes the history in memory takes.
+    pub(crate) fn history_bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// Lets go of the history in memory (the store has it): memory knows nothing up to the
+    /// newest line, so the next joiner reads it back.
+    pub(crate) fn forget_history(&mut self) {
+        if let Some(newest) = self.history.back() {
+            self.known_from = self.known_from.max(newest.id());
+        }
+        self.history.clear();
+        self.bytes = 0;
     }
 
     /// Drops the oldest lines beyond `cap`; memory no longer knows them.
@@ -158,6 +185,7 @@ impl Room {
         while self.history.len() > cap {
             if let Some(gone) = self.history.pop_front() {
                 self.known_from = gone.id();
+                self.bytes -= gone.size();
             }
         }
     }
@@ -208,6 +236,7 @@ impl Room {
             .filter(|k| k.id > low && k.id <= self.known_from);
         for kept in older {
             if let Some(spoken) = Spoken::restored(kept.clone()) {
+                self.bytes += spoken.size();
                 self.history.push_front(spoken);
             }
         }

@@ -378,3 +378,55 @@ fn a_replay_fits_its_byte_budget_and_a_resume_counts_what_did_not_fit() {
     let plain = after_welcome(&mut h, Join::default());
     assert_eq!(plain, said("t", 4..=5), "a plain history just starts later");
 }
+
+#[test]
+fn past_the_history_memory_budget_quiet_rooms_are_read_back_from_the_store() {
+    let config = Config {
+        // About two rooms' worth of three short lines.
+        history_memory: 6 * 150,
+        ..config()
+    };
+    let mut h = Harness::with_store(config, 1000);
+    let stay = |h: &mut Harness, who: &str, room: &str| {
+        h.join_with(Join {
+            name: Some(who),
+            room: Some(room),
+            ..Join::default()
+        })
+    };
+    let rooms = ["a", "b", "c", "d"];
+    let people: Vec<_> = rooms
+        .iter()
+        .map(|r| stay(&mut h, &format!("p{r}"), r))
+        .collect();
+    for (id, room) in people.iter().zip(rooms) {
+        for i in 1..=3 {
+            h.send(*id, &format!("{room}{i}"));
+        }
+    }
+    assert!(
+        h.chat.history_bytes() <= 6 * 150,
+        "{}",
+        h.chat.history_bytes()
+    );
+    assert_eq!(
+        h.chat.history_len("a"),
+        0,
+        "the quietest room let its history go"
+    );
+    assert_eq!(
+        h.chat.history_len("d"),
+        3,
+        "the room just spoken in keeps it"
+    );
+    // A joiner of the quiet room still gets its history, from the store.
+    let back = after_welcome(
+        &mut h,
+        Join {
+            name: Some("late"),
+            room: Some("a"),
+            ..Join::default()
+        },
+    );
+    assert_eq!(back, ["[pa]: a1", "[pa]: a2", "[pa]: a3"]);
+}

@@ -74,6 +74,7 @@ fn drive(u: &mut Unstructured<'_>) -> Result<()> {
         max_connections_per_ip: u.int_in_range(0..=3)?,
         connect_rate: f64::from(u.int_in_range(0u8..=3)?),
         connect_burst: u.int_in_range(0..=4)?,
+        history_memory: u.int_in_range(0..=2000)?,
     };
     // Half the inputs run with a store that answers when the input says, in any order, or
     // fails: what a slow or broken disk does.

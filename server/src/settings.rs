@@ -60,6 +60,10 @@ pub struct Args {
     /// New connections one address may open at once before --connect-rate applies.
     #[arg(long, env = "CHAT_CONNECT_BURST", default_value_t = Config::default().connect_burst)]
     pub connect_burst: u32,
+    /// Bytes of history held in memory over all rooms; beyond it, quiet rooms' history is
+    /// read back from the store when someone joins them.
+    #[arg(long, env = "CHAT_HISTORY_MEMORY", default_value_t = Config::default().history_memory)]
+    pub history_memory: usize,
     /// Reverse proxies whose X-Forwarded-For / Forwarded say who the client is,
     /// comma-separated ranges (10.0.0.0/8, ::1); from other peers those headers are ignored.
     #[arg(long, env = "CHAT_TRUSTED_PROXIES", value_delimiter = ',')]
@@ -156,6 +160,7 @@ impl Args {
             max_connections_per_ip: self.max_connections_per_ip,
             connect_rate: self.connect_rate,
             connect_burst: self.connect_burst,
+            history_memory: self.history_memory,
             ..defaults
         };
         Ok(Settings {

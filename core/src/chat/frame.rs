@@ -151,9 +151,7 @@ impl Chat {
                 text: payload,
             };
             let cap = self.config.history;
-            if let Some(r) = self.rooms.get_mut(&room) {
-                r.remember(spoken, cap);
-            }
+            self.change_history(&room, |r| r.remember(spoken, cap));
         }
     }
 

@@ -2,6 +2,7 @@
 
 mod fanout;
 mod frame;
+mod memory;
 mod presence;
 mod replay;
 
@@ -78,6 +79,12 @@ pub struct Chat {
     addresses: BTreeMap<IpAddr, Address>,
     /// Where the sweep of idle address records goes on at the next join.
     swept_to: Option<IpAddr>,
+    /// Bytes of history in memory over all rooms (see `memory`).
+    history_bytes: usize,
+    /// Rooms with history in memory, by when it last changed: the quietest first.
+    quiet: BTreeMap<u64, Arc<str>>,
+    /// Changes of history so far: the clock of `quiet`.
+    touches: u64,
 }
 
 impl Chat {
@@ -118,6 +125,9 @@ impl Chat {
             overflowed: Vec::new(),
             addresses: BTreeMap::new(),
             swept_to: None,
+            history_bytes: 0,
+            quiet: BTreeMap::new(),
+            touches: 0,
         }
     }
 
@@ -323,6 +333,8 @@ impl Chat {
         self.names.clear();
         self.addresses.clear();
         self.rooms.retain(|name, _| **name == *MAIN);
+        self.quiet.retain(|_, name| **name == *MAIN);
+        self.history_bytes = self.rooms.values().map(Room::history_bytes).sum();
         if let Some(main) = self.rooms.get_mut(&self.main) {
             main.clear_members();
         }

@@ -67,7 +67,7 @@ impl Chat {
             }
         }
         if r.is_empty() && room != self.main {
-            self.rooms.remove(&room);
+            self.drop_room(&room);
         }
     }
 

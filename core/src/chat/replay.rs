@@ -78,8 +78,8 @@ impl Chat {
         let (cap, limit) = self.limits(since);
         let budget = self.config.replay_bytes;
         let after = since.unwrap_or(0);
-        if let (Some(fetched), Some(r)) = (&fetched, self.rooms.get_mut(&room)) {
-            r.absorb(fetched, after, upto, cap);
+        if let Some(fetched) = &fetched {
+            self.change_history(&room, |r| r.absorb(fetched, after, upto, cap));
         }
         let Some(rendering) = self.users.get(&conn).map(|u| u.rendering) else {
             return; // gone meanwhile
