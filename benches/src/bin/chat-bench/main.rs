@@ -18,6 +18,7 @@ mod flood;
 mod line;
 mod net;
 mod report;
+mod rooms;
 mod run;
 mod storm;
 mod tally;

@@ -83,6 +83,18 @@ pub enum Mode {
         #[arg(long, default_value_t = 12.0)]
         seconds: f64,
     },
+    /// Every connection in a room of its own, filling its history with LINES lines of SIZE
+    /// bytes; with --pid, the server's memory per connection after SETTLE seconds.
+    Rooms {
+        #[arg(long, default_value_t = 5000)]
+        connections: usize,
+        #[arg(long, default_value_t = 20)]
+        lines: u32,
+        #[arg(long, default_value_t = 4000)]
+        size: usize,
+        #[arg(long, default_value_t = 3.0)]
+        settle: f64,
+    },
     /// One line a second to every connection, for SECONDS: how long until all have it.
     Fanout {
         #[arg(long, default_value_t = 10_000)]
@@ -149,6 +161,12 @@ pub async fn run(target: Target, mode: Mode) -> Result<serde_json::Value, String
             seconds,
         } => crate::flood::flood(&target, from, loops, seconds).await?,
         Mode::Watch { from, seconds } => crate::flood::watch(&target, from, seconds).await?,
+        Mode::Rooms {
+            connections,
+            lines,
+            size,
+            settle,
+        } => crate::rooms::rooms(&target, connections, lines, size, settle).await?,
         Mode::Storm {
             connections,
             missed,

@@ -1,0 +1,55 @@
+//! Memory under the worst pattern the defaults allow: every connection in a room of its own,
+//! each filling its room's history with long lines. With `--pid`, the server's memory per
+//! connection.
+
+use crate::net;
+use crate::report;
+use crate::run::Target;
+use async_tungstenite::tungstenite::Message;
+use futures_util::StreamExt;
+use serde_json::json;
+use std::time::Duration;
+
+pub async fn rooms(
+    target: &Target,
+    n: usize,
+    lines: u32,
+    size: usize,
+    settle: f64,
+) -> Result<serde_json::Value, String> {
+    let before = target.pid.and_then(report::rss);
+    let line = "x".repeat(size);
+    let mut conns = Vec::with_capacity(n);
+    for i in 0..n {
+        let path = format!("{}?room=r{i}", target.path);
+        let (mut ws, _) = net::connect(target.addr, &path, net::source(i, target.sources)).await?;
+        for _ in 0..lines {
+            ws.send(Message::text(line.as_str()))
+                .await
+                .map_err(|e| format!("send: {e}"))?;
+        }
+        conns.push(ws);
+        if (i + 1) % 1000 == 0 {
+            eprintln!("chat-bench: {}/{n} rooms filled", i + 1);
+        }
+    }
+    // Keep reading (our own lines come back) so that nobody is dropped as slow.
+    for mut ws in conns {
+        tokio::task::spawn_local(async move { while let Some(Ok(_)) = ws.next().await {} });
+    }
+    tokio::time::sleep(Duration::from_secs_f64(settle)).await;
+    let after = target.pid.and_then(report::rss);
+    let per = match (before, after) {
+        (Some(b), Some(a)) => json!((a.saturating_sub(b)) as f64 / n as f64),
+        _ => json!(null),
+    };
+    Ok(json!({
+        "mode": "rooms",
+        "connections": n,
+        "lines_per_room": lines,
+        "line_bytes": size,
+        "server_rss_before_bytes": before,
+        "server_rss_after_bytes": after,
+        "server_rss_per_connection_bytes": per,
+    }))
+}
