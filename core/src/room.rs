@@ -39,37 +39,27 @@ pub(crate) struct Member {
     pub rendering: Rendering,
 }
 
-/// A chat line or action kept for replay: the line, and its text exactly as broadcast
-/// (a text replay shares that payload).
+/// A chat line or action kept for replay. It is kept once, as the line: a replay renders it
+/// again (the text rendering gives the very bytes that were broadcast, as it depends on
+/// nothing else), which costs a join a little time instead of every line its bytes twice.
 #[derive(Debug)]
 pub(crate) struct Spoken {
     pub kept: Kept,
-    pub text: Payload,
 }
 
 impl Spoken {
-    /// A line the store gave back, with its text rendered again (the same bytes as when it
-    /// was broadcast: the text rendering depends on nothing else).
-    pub(crate) fn restored(kept: Kept) -> Option<Self> {
-        let text = said(&kept, false).render(Rendering::Text)?;
-        Some(Spoken { kept, text })
-    }
-
     pub(crate) fn id(&self) -> u64 {
         self.kept.id
     }
 
-    /// What the line costs memory: its rendering, its text and the bookkeeping around them.
+    /// What the line costs memory: its text and the bookkeeping around it.
     pub(crate) fn size(&self) -> usize {
-        self.text.len() + self.kept.text.len() + std::mem::size_of::<Spoken>() + 32
+        self.kept.text.len() + std::mem::size_of::<Spoken>() + 32
     }
 
     /// The line again, as a replay, in `rendering`.
     pub(crate) fn replay(&self, rendering: Rendering) -> Option<Payload> {
-        match rendering {
-            Rendering::Text => Some(self.text.clone()),
-            Rendering::Json => said(&self.kept, true).render(Rendering::Json),
-        }
+        said(&self.kept, rendering == Rendering::Json).render(rendering)
     }
 }
 
@@ -235,10 +225,9 @@ impl Room {
             .rev()
             .filter(|k| k.id > low && k.id <= self.known_from);
         for kept in older {
-            if let Some(spoken) = Spoken::restored(kept.clone()) {
-                self.bytes += spoken.size();
-                self.history.push_front(spoken);
-            }
+            let spoken = Spoken { kept: kept.clone() };
+            self.bytes += spoken.size();
+            self.history.push_front(spoken);
         }
         self.known_from = low;
         self.trim(cap);

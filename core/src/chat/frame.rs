@@ -142,14 +142,11 @@ impl Chat {
                 action,
                 ts: now.unix_ms,
             };
-            let Some(payload) = self.broadcast(&room, &said(&kept, false), None) else {
+            if self.broadcast(&room, &said(&kept, false), None).is_none() {
                 continue;
-            };
+            }
             self.keep(&kept);
-            let spoken = Spoken {
-                kept,
-                text: payload,
-            };
+            let spoken = Spoken { kept };
             let cap = self.config.history;
             self.change_history(&room, |r| r.remember(spoken, cap));
         }

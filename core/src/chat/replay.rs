@@ -88,7 +88,7 @@ impl Chat {
             Some(fetched) => {
                 let skipped = since.map(|_| fetched.older);
                 let lines: Vec<Spoken> = (fetched.lines.into_iter())
-                    .filter_map(Spoken::restored)
+                    .map(|kept| Spoken { kept })
                     .collect();
                 replay(&room, rendering, skipped, budget, lines.iter())
             }
