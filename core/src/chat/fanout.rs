@@ -36,7 +36,7 @@ impl Chat {
     }
 
     /// Queues `line` for every member of `room` but `except`, rendered once per rendering.
-    /// Returns the text payload, which history keeps.
+    /// Returns whether the line went out (the room is in memory and the line has a text form).
     ///
     /// This is the hot path: per recipient it costs one reference-count increment and one
     /// queue slot, nothing else.
@@ -45,9 +45,13 @@ impl Chat {
         room: &str,
         line: &Line<'_>,
         except: Option<ConnId>,
-    ) -> Option<Payload> {
-        let room = self.rooms.get(room)?;
-        let text = line.render(Rendering::Text)?;
+    ) -> bool {
+        let Some(room) = self.rooms.get(room) else {
+            return false;
+        };
+        let Some(text) = line.render(Rendering::Text) else {
+            return false;
+        };
         if self.held > 0 {
             // Someone waits for a replay: each line goes through `send`, which holds it.
             let json = room
@@ -64,7 +68,7 @@ impl Chat {
             for (to, payload) in sends {
                 self.send(to, payload);
             }
-            return Some(text);
+            return true;
         }
         let members = room.members();
         let before = self.outputs.len();
@@ -96,6 +100,6 @@ impl Chat {
             }
         }
         self.stats.frames_out += (self.outputs.len() - before) as u64;
-        Some(text)
+        true
     }
 }

@@ -142,7 +142,7 @@ impl Chat {
                 action,
                 ts: now.unix_ms,
             };
-            if self.broadcast(&room, &said(&kept, false), None).is_none() {
+            if !self.broadcast(&room, &said(&kept, false), None) {
                 continue;
             }
             self.keep(&kept);

@@ -84,3 +84,16 @@ pub fn print(result: &serde_json::Value) {
     }
     println!("{result}");
 }
+
+/// The server's memory before and after holding `n` connections, and per connection.
+pub fn memory(before: Option<u64>, after: Option<u64>, n: usize) -> serde_json::Value {
+    let per = match (before, after) {
+        (Some(b), Some(a)) => serde_json::json!(a.saturating_sub(b) as f64 / n as f64),
+        _ => serde_json::json!(null),
+    };
+    serde_json::json!({
+        "server_rss_before_bytes": before,
+        "server_rss_after_bytes": after,
+        "server_rss_per_connection_bytes": per,
+    })
+}

@@ -6,7 +6,6 @@ use crate::net;
 use crate::report;
 use crate::run::Target;
 use async_tungstenite::tungstenite::Message;
-use futures_util::StreamExt;
 use serde_json::json;
 use std::time::Duration;
 
@@ -34,22 +33,15 @@ pub async fn rooms(
         }
     }
     // Keep reading (our own lines come back) so that nobody is dropped as slow.
-    for mut ws in conns {
-        tokio::task::spawn_local(async move { while let Some(Ok(_)) = ws.next().await {} });
-    }
+    conns.into_iter().for_each(crate::run::drain);
     tokio::time::sleep(Duration::from_secs_f64(settle)).await;
     let after = target.pid.and_then(report::rss);
-    let per = match (before, after) {
-        (Some(b), Some(a)) => json!((a.saturating_sub(b)) as f64 / n as f64),
-        _ => json!(null),
-    };
-    Ok(json!({
+    let mut result = json!({
         "mode": "rooms",
         "connections": n,
         "lines_per_room": lines,
         "line_bytes": size,
-        "server_rss_before_bytes": before,
-        "server_rss_after_bytes": after,
-        "server_rss_per_connection_bytes": per,
-    }))
+    });
+    crate::run::merge(&mut result, report::memory(before, after, n));
+    Ok(result)
 }

@@ -220,7 +220,7 @@ pub(crate) async fn connect_all(
 }
 
 /// Keeps reading a connection (answering pings) and ignores what it says.
-fn drain(mut ws: Ws) {
+pub(crate) fn drain(mut ws: Ws) {
     tokio::task::spawn_local(async move { while let Some(Ok(_)) = ws.next().await {} });
 }
 
@@ -232,18 +232,13 @@ async fn idle(target: &Target, n: usize, settle: f64) -> Result<serde_json::Valu
     }
     tokio::time::sleep(Duration::from_secs_f64(settle)).await;
     let after = target.pid.and_then(report::rss);
-    let per = match (before, after) {
-        (Some(b), Some(a)) => json!((a.saturating_sub(b)) as f64 / n as f64),
-        _ => json!(null),
-    };
-    Ok(json!({
+    let mut result = json!({
         "mode": "idle",
         "connections": n,
         "connect": connect,
-        "server_rss_before_bytes": before,
-        "server_rss_after_bytes": after,
-        "server_rss_per_connection_bytes": per,
-    }))
+    });
+    merge(&mut result, report::memory(before, after, n));
+    Ok(result)
 }
 
 enum Pace {
@@ -435,4 +430,11 @@ async fn traffic(target: &Target, plan: Plan) -> Result<serde_json::Value, Strin
     result["server"] = server;
     result["tool"] = tool;
     Ok(result)
+}
+
+/// Adds the fields of `more` (an object) to `result` (an object).
+pub(crate) fn merge(result: &mut serde_json::Value, more: serde_json::Value) {
+    if let (Some(r), serde_json::Value::Object(m)) = (result.as_object_mut(), more) {
+        r.extend(m);
+    }
 }
