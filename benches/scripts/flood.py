@@ -6,6 +6,9 @@ for 10 s, three readers in their own processes (chat-bench watch, from 127.0.0.2
 a line every 0.5 s and check that each comes back. Loopback only, bounded in time.
 
     benches/scripts/flood.py [--runs 3] [--servers chat-tokio,chat-smol,chat-async-std]
+                             [--peers peer-axum,peer-tungstenite,peer-node-ws]
+
+The peers (benches/peers, built by compare.py) have no limits: one row each, the same flood.
 """
 
 import argparse
@@ -14,6 +17,8 @@ import os
 import statistics
 import subprocess
 import time
+
+import compare
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 RELEASE = os.path.join(ROOT, "target", "release")
@@ -35,15 +40,27 @@ def result(proc):
     return json.loads([l for l in out.splitlines() if l.startswith("{")][-1])
 
 
-def once(server, flags):
+def start(server, flags):
+    """Starts one of ours (on a port it picks, read from its log) or a peer; returns the
+    process and its address."""
+    if server.startswith("peer-"):
+        port = compare.free_port()
+        proc = subprocess.Popen(pin(0) + compare.SERVERS[server](port), stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+        compare.wait_for(port, proc)
+        return proc, f"127.0.0.1:{port}"
     argv = pin(0) + [os.path.join(RELEASE, server), "--host", "127.0.0.1", "--port", "0",
                      "--db", ":memory:"] + flags
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                             env={**os.environ, "RUST_LOG": "info"})
     for line in proc.stderr:
         if "listening on " in line:
-            addr = line.split("listening on ")[1].strip()
-            break
+            return proc, line.split("listening on ")[1].strip()
+    raise RuntimeError(f"{server} did not start")
+
+
+def once(server, flags):
+    proc, addr = start(server, flags)
     try:
         watchers = [tool(addr, ["watch", "--from", f"127.0.0.{i}", "--seconds", "12"]) for i in (2, 3, 4)]
         time.sleep(1)
@@ -66,17 +83,20 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--servers", default="chat-tokio,chat-async-std,chat-smol")
+    parser.add_argument("--peers", default="", help="peers to flood too, comma-separated")
     args = parser.parse_args()
+    rows = [(s, name, flags) for s in args.servers.split(",") if s
+            for name, flags in (("before (off)", BEFORE), ("after (defaults)", []))]
+    rows += [(p, "none (a peer)", []) for p in args.peers.split(",") if p]
     print("| server | limits | connects/s | refused | flood lines/s reaching the room | join notices | readers' lines lost | readers dropped |")
     print("|---|---|---|---|---|---|---|---|")
-    for server in args.servers.split(","):
-        for name, flags in (("before (off)", BEFORE), ("after (defaults)", [])):
-            runs = [once(server, flags) for _ in range(args.runs)]
-            med = lambda k: statistics.median(r[k] for r in runs)
-            print(f"| {server} | {name} | {med('connects_per_s'):,.0f} | {med('refused'):,.0f} | "
-                  f"{med('flood_lines_per_s'):,.1f} | {med('join_notices'):,.0f} | "
-                  f"{max(r['readers_lost'] for r in runs)} | {max(r['readers_dropped'] for r in runs)} |",
-                  flush=True)
+    for server, name, flags in rows:
+        runs = [once(server, flags) for _ in range(args.runs)]
+        med = lambda k: statistics.median(r[k] for r in runs)
+        print(f"| {server} | {name} | {med('connects_per_s'):,.0f} | {med('refused'):,.0f} | "
+              f"{med('flood_lines_per_s'):,.1f} | {med('join_notices'):,.0f} | "
+              f"{max(r['readers_lost'] for r in runs)} | {max(r['readers_dropped'] for r in runs)} |",
+              flush=True)
 
 
 if __name__ == "__main__":

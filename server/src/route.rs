@@ -1,5 +1,6 @@
 //! One accepted TCP connection: read its request, answer a route or upgrade it to the chat.
 
+use crate::connection::Socket;
 use crate::http::{self, ReadError, Request};
 use crate::outbox::Outbox;
 use crate::runtime::Runtime;
@@ -23,7 +24,7 @@ pub(crate) const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 pub(crate) struct Upgraded<S> {
     pub id: ConnId,
     pub outbox: Arc<Outbox>,
-    pub ws: WebSocketStream<S>,
+    pub ws: WebSocketStream<Socket<S>>,
 }
 
 /// Reads one connection's request and answers it; an upgrade to the chat is handed back to
@@ -239,7 +240,7 @@ async fn upgrade<R: Runtime, S: AsyncRead + AsyncWrite + Unpin>(
     }
     tracing::trace!(%id, "joined");
     let ws = WebSocketStream::from_partially_read(
-        stream,
+        Socket::new(stream),
         leftover,
         Role::Server,
         Some(server.websocket),

@@ -15,7 +15,7 @@ use std::time::Instant;
 struct Clock(Instant);
 
 impl Runtime for Clock {
-    type Stream = Socket;
+    type Stream = Wire;
     type Listener = ();
     fn block_on<F: Future>(&self, future: F) -> F::Output {
         future::block_on(future)
@@ -35,7 +35,7 @@ impl Runtime for Clock {
     fn local_addr(&self, _: &()) -> io::Result<SocketAddr> {
         unreachable!("no listener")
     }
-    async fn accept(&self, _: &()) -> io::Result<(Socket, SocketAddr)> {
+    async fn accept(&self, _: &()) -> io::Result<(Wire, SocketAddr)> {
         unreachable!("no listener")
     }
 }
@@ -43,7 +43,7 @@ impl Runtime for Clock {
 /// A client socket that always takes what is written, and whose every write makes the
 /// outbox fuller (as a busy room would): a driver without a write budget never stops
 /// writing. After a few writes the client's own frame arrives.
-struct Socket {
+struct Wire {
     state: Arc<Mutex<SocketState>>,
     outbox: Arc<Outbox>,
 }
@@ -58,7 +58,7 @@ struct SocketState {
 /// A masked text frame `hello` (mask 0: the payload is as is).
 const HELLO: [u8; 11] = [0x81, 0x85, 0, 0, 0, 0, b'h', b'e', b'l', b'l', b'o'];
 
-impl AsyncRead for Socket {
+impl AsyncRead for Wire {
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -76,7 +76,7 @@ impl AsyncRead for Socket {
     }
 }
 
-impl AsyncWrite for Socket {
+impl AsyncWrite for Wire {
     fn poll_write(
         self: Pin<&mut Self>,
         _: &mut Context<'_>,
@@ -120,12 +120,12 @@ fn a_connection_flooded_with_output_still_gets_its_reads_served() {
     let rt = Clock(Instant::now());
     let (id, outbox) = hub.join(Join::default(), rt.now()).unwrap();
     let state = Arc::new(Mutex::new(SocketState::default()));
-    let socket = Socket {
+    let wire = Wire {
         state: state.clone(),
         outbox: outbox.clone(),
     };
     let ws = future::block_on(WebSocketStream::from_raw_socket(
-        socket,
+        Socket::new(wire),
         Role::Server,
         Some(websocket),
     ));

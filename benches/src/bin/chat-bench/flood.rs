@@ -76,8 +76,9 @@ pub async fn watch(
         tokio::select! {
             msg = ws.next() => match msg {
                 Some(Ok(Message::Text(t))) => {
-                    if t.ends_with("]: flood") {
-                        flood += 1;
+                    if t.contains("]: flood") {
+                        // Ours splits the frame into 20 lines; a peer sends it as one message.
+                        flood += t.lines().filter(|l| *l == "flood" || l.ends_with("]: flood")).count() as u64;
                     } else if t.ends_with(" joined") {
                         joins += 1;
                     } else if let Some(n) = t.split_once(&format!("]: {me} ")).map(|(_, n)| n) {
