@@ -47,6 +47,8 @@ pub struct Snapshot {
     /// WebSocket connections whose task is still running: joined ones, and those the chat
     /// has closed that are still shutting down. Filled in by the server, not the hub.
     pub sockets: usize,
+    /// Connections in the HTTP phase now. Filled in by the server.
+    pub handshakes: usize,
     /// Counters since start.
     pub stats: Stats,
     /// The store's counters.
@@ -245,6 +247,7 @@ impl Hub {
             connections: inner.chat.connections(),
             rooms: inner.chat.rooms(),
             sockets: 0,
+            handshakes: 0,
             stats: inner.chat.stats().clone(),
             store: inner.store.as_ref().map(|q| q.stats().clone()),
         }

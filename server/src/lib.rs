@@ -9,6 +9,7 @@
 //! - [`server`]: the accept loop, and shutdown that waits for the connections to end;
 //! - `timer`: the task that delivers the core's deadlines;
 //! - [`signal`]: SIGINT and SIGTERM as a future;
+//! - `handshakes`: the caps on connections in the HTTP phase, in all and per address;
 //! - `route`: one TCP connection: its HTTP request, the routes, the WebSocket upgrade;
 //! - `http`: reading a request head (httparse) and writing plain responses;
 //! - `connection`: the driver task of one WebSocket: frames in, bursts out;
@@ -24,6 +25,7 @@
 //! The program around it (the `connect` subcommand, logging, exit codes) is `chat-cli`.
 
 mod connection;
+mod handshakes;
 mod http;
 mod hub;
 mod metrics;

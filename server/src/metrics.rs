@@ -33,6 +33,12 @@ pub(crate) fn render(s: &Snapshot) -> String {
         s.sockets as u64,
     );
     metric(
+        "chat_handshakes",
+        "gauge",
+        "Connections in the HTTP phase (not yet upgraded or answered).",
+        s.handshakes as u64,
+    );
+    metric(
         "chat_frames_in_total",
         "counter",
         "Text frames received from clients.",
@@ -103,6 +109,7 @@ mod tests {
             connections: 3,
             rooms: 2,
             sockets: 4,
+            handshakes: 5,
             stats: Stats {
                 frames_in: 7,
                 dropped_slow: 1,
@@ -115,6 +122,7 @@ mod tests {
             "chat_connections 3",
             "chat_rooms 2",
             "chat_sockets 4",
+            "chat_handshakes 5",
             "chat_frames_in_total 7",
             "chat_frames_out_total 0",
             "chat_dropped_connections_total{reason=\"slow\"} 1",

@@ -54,9 +54,14 @@ impl Cidr {
     }
 }
 
+/// Whether `peer` is in one of the trusted ranges.
+pub(crate) fn is_trusted(peer: IpAddr, trusted: &[Cidr]) -> bool {
+    trusted.iter().any(|c| c.contains(peer))
+}
+
 /// The client's address for a request that came from `peer`.
 pub(crate) fn client_addr(peer: IpAddr, request: &Request, trusted: &[Cidr]) -> IpAddr {
-    let is_trusted = |ip: IpAddr| trusted.iter().any(|c| c.contains(ip));
+    let is_trusted = |ip: IpAddr| is_trusted(ip, trusted);
     if !is_trusted(peer) {
         return peer;
     }

@@ -140,6 +140,7 @@ async fn metrics<S: AsyncWrite + Unpin>(
 ) -> std::io::Result<()> {
     let mut snapshot = server.hub.snapshot();
     snapshot.sockets = server.websockets.load(Ordering::Relaxed);
+    snapshot.handshakes = server.handshakes.count();
     let body = metrics::render(&snapshot);
     let kind = "text/plain; version=0.0.4; charset=utf-8";
     http::respond_to(stream, with_body, 200, kind, "", body.as_bytes()).await

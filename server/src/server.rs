@@ -1,5 +1,6 @@
 //! The server: the accept loop, and the shutdown that waits for every connection to end.
 
+use crate::handshakes::Handshakes;
 use crate::hub::Hub;
 use crate::runtime::Runtime;
 use crate::settings::Settings;
@@ -11,7 +12,7 @@ use futures_lite::future;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -47,9 +48,8 @@ pub(crate) struct Server {
     pub(crate) metrics_on_chat_port: bool,
     /// Closed when the server starts to stop: connections still in the HTTP phase end then.
     stopping: async_channel::Receiver<()>,
-    /// Connections in the HTTP phase now, and at most.
-    handshakes: AtomicUsize,
-    max_handshakes: usize,
+    /// Connections in the HTTP phase: in all, and per address.
+    pub(crate) handshakes: Arc<Handshakes>,
     /// Peers whose forwarding headers name the client.
     pub(crate) trusted_proxies: Vec<crate::proxy::Cidr>,
 }
@@ -69,8 +69,7 @@ impl Server {
             websockets: AtomicUsize::new(0),
             metrics_on_chat_port,
             stopping,
-            handshakes: AtomicUsize::new(0),
-            max_handshakes: usize::MAX,
+            handshakes: Arc::new(Handshakes::new(usize::MAX, 0)),
             trusted_proxies: Vec::new(),
         }
     }
@@ -162,7 +161,10 @@ async fn run<R: Runtime>(
     let websocket = connection::websocket_config(settings.chat.max_frame_bytes);
     let (stop_http, stopping) = async_channel::bounded::<()>(1);
     let server = Arc::new(Server {
-        max_handshakes: settings.max_handshakes,
+        handshakes: Arc::new(Handshakes::new(
+            settings.max_handshakes,
+            settings.chat.max_connections_per_ip,
+        )),
         trusted_proxies: settings.trusted_proxies,
         ..Server::new(
             hub.clone(),
@@ -309,13 +311,16 @@ fn spawn_connection<R: Runtime>(
     stream: R::Stream,
     peer: SocketAddr,
 ) {
-    // Past the handshake cap, the connection is closed at once: sockets that never finish
-    // their request cannot hold every descriptor.
-    if server.handshakes.fetch_add(1, Ordering::Relaxed) >= server.max_handshakes {
-        server.handshakes.fetch_sub(1, Ordering::Relaxed);
-        tracing::trace!(%peer, "closed: too many connections in the HTTP phase");
-        return;
-    }
+    // Past the handshake caps, the connection is closed at once: sockets that never finish
+    // their request cannot hold every descriptor, nor one address every place.
+    let trusted = crate::proxy::is_trusted(peer.ip(), &server.trusted_proxies);
+    let place = match server.handshakes.enter(peer.ip(), trusted) {
+        Ok(place) => place,
+        Err(full) => {
+            tracing::trace!(%peer, ?full, "closed: too many connections in the HTTP phase");
+            return;
+        }
+    };
     let (rt2, server, running) = (rt.clone(), server.clone(), running.clone());
     rt.spawn(async move {
         tracing::trace!(%peer, "accepted");
@@ -328,7 +333,7 @@ fn spawn_connection<R: Runtime>(
             None
         };
         let upgraded = future::or(handshake, stopped).await;
-        server.handshakes.fetch_sub(1, Ordering::Relaxed);
+        drop(place);
         if let Some(upgraded) = upgraded {
             connection::run(rt2, server, upgraded).await;
         }

@@ -50,7 +50,8 @@ pub struct Args {
     /// Origins allowed to open the chat from a browser, comma-separated; empty allows all.
     #[arg(long, env = "CHAT_ALLOWED_ORIGINS", value_delimiter = ',')]
     pub allowed_origins: Vec<String>,
-    /// Connections one client address may hold at once (HTTP 429 beyond); 0 for no limit.
+    /// Connections one client address may hold at once (HTTP 429 beyond), and as many in the
+    /// HTTP phase (closed beyond); 0 for no limit.
     #[arg(long, env = "CHAT_MAX_CONNECTIONS_PER_IP", default_value_t = Config::default().max_connections_per_ip)]
     pub max_connections_per_ip: usize,
     /// New connections per second per client address (HTTP 429 beyond the burst); a new

@@ -121,8 +121,29 @@ fn shutdown_does_not_wait_for_connections_in_the_http_phase(rt: Rt) {
     drop(stalled);
 }
 
+/// Whether the server closed `s` (rather than leaving it waiting for `PATIENCE`).
+fn closed_by_server(s: &mut std::net::TcpStream) -> bool {
+    use std::io::{ErrorKind, Read};
+    s.set_read_timeout(Some(PATIENCE)).unwrap();
+    let mut buf = [0u8; 64];
+    match s.read(&mut buf) {
+        Ok(0) => true,
+        Ok(_) => false,
+        Err(e) => matches!(e.kind(), ErrorKind::ConnectionReset | ErrorKind::BrokenPipe),
+    }
+}
+
+/// Whether `s` is still open and unanswered after a moment.
+fn still_waiting(s: &mut std::net::TcpStream) -> bool {
+    use std::io::{ErrorKind, Read};
+    s.set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    let mut buf = [0u8; 64];
+    matches!(s.read(&mut buf), Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut))
+}
+
 fn past_the_handshake_cap_connections_are_closed_at_once(rt: Rt) {
-    use std::io::{Read, Write};
+    use std::io::Write;
     let server = InProcess::start(rt, &["--max-handshakes", "2"]);
     let stall = || {
         let mut s = std::net::TcpStream::connect(server.addr).unwrap();
@@ -130,15 +151,11 @@ fn past_the_handshake_cap_connections_are_closed_at_once(rt: Rt) {
         s
     };
     let first = stall();
-    let _second = stall();
+    let mut second = stall();
     // The third is closed without a word (the accept loop may take a moment to get to it).
     let mut third = std::net::TcpStream::connect(server.addr).unwrap();
-    third.set_read_timeout(Some(PATIENCE)).unwrap();
-    let mut buf = [0u8; 16];
-    assert!(
-        matches!(third.read(&mut buf), Ok(0) | Err(_)),
-        "closed at once"
-    );
+    assert!(closed_by_server(&mut third), "closed at once");
+    assert!(still_waiting(&mut second), "the second keeps its place");
     // A place frees up: a legitimate client gets in.
     drop(first);
     let deadline = std::time::Instant::now() + PATIENCE;
@@ -153,6 +170,51 @@ fn past_the_handshake_cap_connections_are_closed_at_once(rt: Rt) {
         );
         std::thread::sleep(Duration::from_millis(10));
     }
+}
+
+/// A TCP connection to `addr` from the loopback address `from` (127.0.0.0/8 is all local).
+fn connect_from(from: [u8; 4], addr: std::net::SocketAddr) -> std::net::TcpStream {
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    socket
+        .bind(&std::net::SocketAddr::from((from, 0)).into())
+        .unwrap();
+    socket.connect(&addr.into()).unwrap();
+    let stream = std::net::TcpStream::from(socket);
+    stream.set_read_timeout(Some(PATIENCE)).unwrap();
+    stream
+}
+
+fn one_address_cannot_hold_every_place_in_the_http_phase(rt: Rt) {
+    use std::io::{Read, Write};
+    let server = InProcess::start(rt, &["--max-connections-per-ip", "2"]);
+    let stall = || {
+        let mut s = connect_from([127, 0, 0, 1], server.addr);
+        s.write_all(b"GET /chat HTTP/1.1\r\n").unwrap();
+        s
+    };
+    let mut held = [stall(), stall()];
+    // A third from the same address is closed without a word.
+    let mut third = connect_from([127, 0, 0, 1], server.addr);
+    assert!(closed_by_server(&mut third), "closed at once");
+    assert!(
+        held.iter_mut().all(still_waiting),
+        "the first two keep their places"
+    );
+    let mut buf = [0u8; 64];
+    // Another address gets in.
+    let mut other = connect_from([127, 0, 0, 2], server.addr);
+    other
+        .write_all(
+            b"GET /chat HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+              Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+        )
+        .unwrap();
+    let n = other.read(&mut buf).unwrap();
+    assert!(
+        buf[..n].starts_with(b"HTTP/1.1 101"),
+        "{:?}",
+        String::from_utf8_lossy(&buf[..n])
+    );
 }
 
 fn at_the_descriptor_limit_new_clients_get_503_and_the_server_recovers(rt: Rt) {
@@ -238,6 +300,7 @@ for_every_runtime!(
     forwarded_addresses_count_only_from_a_trusted_proxy,
     at_the_descriptor_limit_new_clients_get_503_and_the_server_recovers,
     past_the_handshake_cap_connections_are_closed_at_once,
+    one_address_cannot_hold_every_place_in_the_http_phase,
     metrics_on_their_own_listener_and_not_on_the_chat_port,
     shutdown_does_not_wait_for_connections_in_the_http_phase,
     past_max_connections_per_ip_is_429,
