@@ -1,0 +1,330 @@
+//! Blocking connections to Redis: [`Broker`] runs the changes, [`Events`] reads the stream.
+//!
+//! Blocking on purpose: the server runs them on threads of their own (as it runs the
+//! store's writer), so the tokio, async-std and smol binaries share one implementation and
+//! the stream's long blocking read never meets a client-side response timeout.
+
+use crate::event::{Event, Joined, Lease, Moved};
+use redis::{FromRedisValue, RedisError, ToRedisArgs};
+use std::fmt;
+use std::time::Duration;
+
+/// The functions, loaded (replacing any older version) at every connection: a Redis that
+/// restarted empty has lost them with everything else.
+const LIBRARY: &str = include_str!("chat.lua");
+
+/// Events kept in the stream (approximately: Redis trims whole blocks). A node further
+/// behind than this has missed events and must join afresh.
+pub const STREAM_LENGTH: u64 = 100_000;
+
+/// A connection of one node: `NODE/CONN` in Redis.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Member {
+    pub node: String,
+    pub conn: u64,
+}
+
+impl Member {
+    pub(crate) fn parse(s: &str) -> Option<Member> {
+        let (node, conn) = s.rsplit_once('/')?;
+        Some(Member {
+            node: node.to_string(),
+            conn: conn.parse().ok()?,
+        })
+    }
+}
+
+impl fmt::Display for Member {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.node, self.conn)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Redis could not be reached, or refused a command.
+    #[error("redis: {0}")]
+    Redis(#[from] RedisError),
+    /// Redis answered something this version does not understand.
+    #[error("redis answered {0}")]
+    Unexpected(String),
+}
+
+/// The answer of a rename.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Renamed {
+    Done {
+        event: String,
+    },
+    /// Someone else has the name.
+    Taken,
+    NotJoined,
+}
+
+/// The answer of a whisper.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Whispered {
+    Sent { event: String },
+    NoSuchUser,
+    NotJoined,
+}
+
+/// A line of a room's history, as Redis keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Kept {
+    pub id: u64,
+    pub name: String,
+    pub text: String,
+    pub action: bool,
+    pub ts: u64,
+}
+
+fn connect(url: &str, timeout: Duration) -> Result<redis::Connection, Error> {
+    let client = redis::Client::open(url)?;
+    let con = client.get_connection_with_timeout(timeout)?;
+    con.set_write_timeout(Some(timeout))?;
+    Ok(con)
+}
+
+/// One node's connection for changes to the shared state.
+pub struct Broker {
+    con: redis::Connection,
+    prefix: String,
+}
+
+impl Broker {
+    /// Connects and loads the functions. `timeout` bounds the connection and every command.
+    pub fn connect(url: &str, prefix: &str, timeout: Duration) -> Result<Broker, Error> {
+        let mut con = connect(url, timeout)?;
+        con.set_read_timeout(Some(timeout))?;
+        redis::cmd("FUNCTION")
+            .arg("LOAD")
+            .arg("REPLACE")
+            .arg(LIBRARY)
+            .query::<String>(&mut con)?;
+        Ok(Broker {
+            con,
+            prefix: prefix.to_string(),
+        })
+    }
+
+    /// Calls one of `chat.lua`'s functions with the prefix and stream length first.
+    fn call<T: FromRedisValue>(
+        &mut self,
+        function: &str,
+        args: impl ToRedisArgs,
+    ) -> Result<T, Error> {
+        Ok(redis::cmd("FCALL")
+            .arg(function)
+            .arg(0)
+            .arg(&self.prefix)
+            .arg(STREAM_LENGTH)
+            .arg(args)
+            .query(&mut self.con)?)
+    }
+
+    /// Joins `member` to `room` with the name it asked for (its case-folded key and its
+    /// form), or an automatic one.
+    pub fn join(
+        &mut self,
+        member: &Member,
+        room: &str,
+        wanted: Option<(&str, &str)>,
+    ) -> Result<Joined, Error> {
+        let (key, name) = wanted.unwrap_or(("", ""));
+        let (event, name, taken, count): (String, String, String, u64) =
+            self.call("chat_join", (member.to_string(), room, key, name))?;
+        Ok(Joined {
+            event,
+            name,
+            taken: taken == "1",
+            count,
+        })
+    }
+
+    /// The member leaves; `None` if it was not joined (already left, or given up).
+    pub fn leave(&mut self, member: &Member, reason: &str) -> Result<Option<String>, Error> {
+        self.call("chat_leave", (member.to_string(), reason))
+    }
+
+    /// The member goes to `room`; `None` if it was not joined.
+    pub fn move_to(&mut self, member: &Member, room: &str) -> Result<Option<Moved>, Error> {
+        let moved: Option<(String, u64)> = self.call("chat_move", (member.to_string(), room))?;
+        Ok(moved.map(|(event, count)| Moved { event, count }))
+    }
+
+    pub fn rename(&mut self, member: &Member, key: &str, name: &str) -> Result<Renamed, Error> {
+        let answer: Option<String> = self.call("chat_rename", (member.to_string(), key, name))?;
+        Ok(match answer {
+            None => Renamed::NotJoined,
+            Some(e) if e.is_empty() => Renamed::Taken,
+            Some(event) => Renamed::Done { event },
+        })
+    }
+
+    /// A line said in `room`: its stream id and line id, or `None` when the member is not
+    /// in that room (any more). `floor`: the highest line id this node has seen.
+    #[allow(clippy::too_many_arguments)]
+    pub fn say(
+        &mut self,
+        member: &Member,
+        room: &str,
+        text: &str,
+        action: bool,
+        ts: u64,
+        floor: u64,
+        retain: u64,
+    ) -> Result<Option<(String, u64)>, Error> {
+        let action = if action { "1" } else { "0" };
+        self.call(
+            "chat_say",
+            (member.to_string(), room, text, action, ts, floor, retain),
+        )
+    }
+
+    /// A whisper to the user whose case-folded name is `to_key`.
+    pub fn whisper(
+        &mut self,
+        member: &Member,
+        to_key: &str,
+        text: &str,
+    ) -> Result<Whispered, Error> {
+        let answer: Option<String> =
+            self.call("chat_whisper", (member.to_string(), to_key, text))?;
+        Ok(match answer {
+            None => Whispered::NotJoined,
+            Some(e) if e.is_empty() => Whispered::NoSuchUser,
+            Some(event) => Whispered::Sent { event },
+        })
+    }
+
+    /// Renews (or takes) the node's lease for `ttl`; `known_epoch` is the epoch the node's
+    /// state belongs to (`None` before its first registration).
+    pub fn lease(
+        &mut self,
+        node: &str,
+        ttl: Duration,
+        known_epoch: Option<&str>,
+    ) -> Result<Lease, Error> {
+        let (status, epoch, _now): (String, String, u64) = self.call(
+            "chat_lease",
+            (node, ttl.as_millis() as u64, known_epoch.unwrap_or("")),
+        )?;
+        Ok(match status.as_str() {
+            "ok" => Lease::Held { epoch },
+            "new" => Lease::New { epoch },
+            "lost" => Lease::Lost,
+            other => return Err(Error::Unexpected(format!("lease status {other:?}"))),
+        })
+    }
+
+    /// Gives up every node whose lease has ended; how many there were.
+    pub fn reap(&mut self) -> Result<u64, Error> {
+        self.call("chat_reap", Vec::<String>::new())
+    }
+
+    /// A heartbeat through the stream.
+    pub fn beat(&mut self, node: &str) -> Result<String, Error> {
+        self.call("chat_beat", node)
+    }
+
+    /// Up to `limit` lines of `room` with ids above `after`, oldest first.
+    pub fn history(&mut self, room: &str, after: u64, limit: usize) -> Result<Vec<Kept>, Error> {
+        let entries: Vec<(String, Vec<(String, String)>)> = redis::cmd("XRANGE")
+            .arg(format!("{}:h:{room}", self.prefix))
+            .arg(format!("{}-2", after))
+            .arg("+")
+            .arg("COUNT")
+            .arg(limit)
+            .query(&mut self.con)?;
+        entries
+            .into_iter()
+            .map(|(id, fields)| {
+                let get = |k: &str| fields.iter().find(|(f, _)| f == k).map(|(_, v)| v.clone());
+                let kept = (|| {
+                    Some(Kept {
+                        id: id.split('-').next()?.parse().ok()?,
+                        name: get("n")?,
+                        text: get("x")?,
+                        action: get("a").as_deref() == Some("1"),
+                        ts: get("ts")?.parse().ok()?,
+                    })
+                })();
+                kept.ok_or_else(|| Error::Unexpected(format!("history entry {id}")))
+            })
+            .collect()
+    }
+
+    /// The id of the stream's newest event ("0-0" when empty): where a new node starts
+    /// reading.
+    pub fn newest_event(&mut self) -> Result<String, Error> {
+        let newest: Vec<(String, Vec<(String, String)>)> = redis::cmd("XREVRANGE")
+            .arg(format!("{}:events", self.prefix))
+            .arg("+")
+            .arg("-")
+            .arg("COUNT")
+            .arg(1)
+            .query(&mut self.con)?;
+        Ok(newest
+            .into_iter()
+            .next()
+            .map_or_else(|| "0-0".to_string(), |(id, _)| id))
+    }
+}
+
+/// The blocking read of the stream, after a given event, on a connection of its own.
+pub struct Events {
+    con: redis::Connection,
+    key: String,
+    after: String,
+    block: Duration,
+}
+
+impl Events {
+    /// Reads events after `after` (a stream id, "0-0" for all), waiting up to `block` for
+    /// each batch.
+    pub fn open(url: &str, prefix: &str, after: &str, block: Duration) -> Result<Events, Error> {
+        let con = connect(url, block)?;
+        // The read blocks up to `block` on the server's side: give the answer time to come.
+        con.set_read_timeout(Some(block + Duration::from_secs(2)))?;
+        Ok(Events {
+            con,
+            key: format!("{prefix}:events"),
+            after: after.to_string(),
+            block,
+        })
+    }
+
+    /// The next events (at most 1,000), each with its stream id; empty when none came
+    /// within the block time. An entry this version cannot read is `None`.
+    pub fn next_batch(&mut self) -> Result<Vec<(String, Option<Event>)>, Error> {
+        type Reply = Option<Vec<(String, Vec<(String, Vec<(String, String)>)>)>>;
+        let reply: Reply = redis::cmd("XREAD")
+            .arg("COUNT")
+            .arg(1000)
+            .arg("BLOCK")
+            .arg(self.block.as_millis() as u64)
+            .arg("STREAMS")
+            .arg(&self.key)
+            .arg(&self.after)
+            .query(&mut self.con)?;
+        let entries = reply
+            .into_iter()
+            .flatten()
+            .flat_map(|(_, entries)| entries)
+            .map(|(id, fields)| {
+                let event = Event::parse(&fields);
+                (id, event)
+            })
+            .collect::<Vec<_>>();
+        if let Some((id, _)) = entries.last() {
+            self.after = id.clone();
+        }
+        Ok(entries)
+    }
+
+    /// The id of the last event read.
+    pub fn after(&self) -> &str {
+        &self.after
+    }
+}

@@ -1,0 +1,164 @@
+//! What the stream of events holds, and what each change answers.
+
+use crate::broker::Member;
+
+/// One entry of the stream: a change to the shared state, in the one order every node
+/// applies.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// A connection joined with `name` (`taken`: the name it asked for was taken); `count`
+    /// members are in `room` now.
+    Join {
+        member: Member,
+        name: String,
+        room: String,
+        count: u64,
+        taken: bool,
+    },
+    /// A connection left `room` (`why`: as the node said, or `node` when its node was
+    /// given up).
+    Leave {
+        member: Member,
+        name: String,
+        room: String,
+        count: u64,
+        why: String,
+    },
+    /// A member went from room `from` (`left` members stay there) to `room` (`count` now).
+    Move {
+        member: Member,
+        name: String,
+        from: String,
+        left: u64,
+        room: String,
+        count: u64,
+    },
+    /// A member's name changed from `old` to `name`.
+    Rename {
+        member: Member,
+        old: String,
+        name: String,
+        room: String,
+    },
+    /// A chat line (`action`: a `/me`) with its id, kept in the room's history.
+    Say {
+        id: u64,
+        member: Member,
+        name: String,
+        room: String,
+        text: String,
+        action: bool,
+        ts: u64,
+    },
+    /// A whisper from `member` to `to`, never kept.
+    Whisper {
+        member: Member,
+        name: String,
+        to: Member,
+        to_name: String,
+        text: String,
+    },
+    /// A node's members were all removed (each with its `Leave` before this).
+    Gone { node: String },
+    /// A node's heartbeat through the stream.
+    Beat { node: String },
+}
+
+/// The answer of a join.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Joined {
+    /// The stream id of the join's event.
+    pub event: String,
+    pub name: String,
+    /// The name asked for was taken: this is an automatic one.
+    pub taken: bool,
+    /// Members of the room, the joiner included.
+    pub count: u64,
+}
+
+/// The answer of a move to another room.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Moved {
+    pub event: String,
+    pub count: u64,
+}
+
+/// The answer of a lease renewal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Lease {
+    /// Renewed.
+    Held { epoch: String },
+    /// A first registration, or Redis lost the state the node knew: register every user
+    /// again under this epoch.
+    New { epoch: String },
+    /// The others gave this node up: close every connection and join afresh.
+    Lost,
+}
+
+impl Event {
+    /// Reads an entry's fields; `None` for an entry this version does not know.
+    pub(crate) fn parse(fields: &[(String, String)]) -> Option<Event> {
+        let get = |name: &str| {
+            fields
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+        };
+        let text = |name: &str| get(name).unwrap_or_default();
+        let number = |name: &str| {
+            get(name)
+                .and_then(|v| v.parse::<i64>().ok())
+                .map(|n| n.max(0) as u64)
+        };
+        let member = |name: &str| get(name).and_then(|v| Member::parse(&v));
+        Some(match get("t")?.as_str() {
+            "join" => Event::Join {
+                member: member("m")?,
+                name: text("n"),
+                room: text("r"),
+                count: number("count")?,
+                taken: get("taken").as_deref() == Some("1"),
+            },
+            "leave" => Event::Leave {
+                member: member("m")?,
+                name: text("n"),
+                room: text("r"),
+                count: number("count")?,
+                why: text("why"),
+            },
+            "move" => Event::Move {
+                member: member("m")?,
+                name: text("n"),
+                from: text("from"),
+                left: number("left")?,
+                room: text("r"),
+                count: number("count")?,
+            },
+            "rename" => Event::Rename {
+                member: member("m")?,
+                old: text("old"),
+                name: text("n"),
+                room: text("r"),
+            },
+            "say" => Event::Say {
+                id: number("id")?,
+                member: member("m")?,
+                name: text("n"),
+                room: text("r"),
+                text: text("x"),
+                action: get("a").as_deref() == Some("1"),
+                ts: number("ts")?,
+            },
+            "whisper" => Event::Whisper {
+                member: member("m")?,
+                name: text("n"),
+                to: member("to")?,
+                to_name: text("tn"),
+                text: text("x"),
+            },
+            "gone" => Event::Gone { node: get("node")? },
+            "beat" => Event::Beat { node: get("node")? },
+            _ => return None,
+        })
+    }
+}

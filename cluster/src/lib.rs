@@ -1,0 +1,22 @@
+//! Several chat servers as one chat: the Redis side.
+//!
+//! The shared state of the chat (names, who is in which room, the counts, the ids and order
+//! of lines, history) lives in Redis and changes only through the functions of `chat.lua`,
+//! one per kind of change. Each checks, changes and appends its event to one stream, all
+//! atomically, so every node that applies the stream in order sees the same chat.
+//!
+//! # Modules
+//!
+//! - [`broker`]: [`Broker`], one blocking connection that runs the changes (a thread of
+//!   its own serves every runtime), and [`Events`], the blocking read of the stream on a
+//!   connection of its own;
+//! - [`event`]: [`Event`], one entry of the stream, and the answers of the changes;
+//! - `chat.lua`: the functions, loaded at every (re)connection.
+//!
+//! Not yet wired into the server: this is the broker's half of issue 11 (see its notes).
+
+pub mod broker;
+pub mod event;
+
+pub use broker::{Broker, Error, Events, Member};
+pub use event::{Event, Joined, Lease, Moved};
