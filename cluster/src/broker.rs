@@ -258,18 +258,22 @@ impl Broker {
     /// The id of the stream's newest event ("0-0" when empty): where a new node starts
     /// reading.
     pub fn newest_event(&mut self) -> Result<String, Error> {
-        let newest: Vec<(String, Vec<(String, String)>)> = redis::cmd("XREVRANGE")
-            .arg(format!("{}:events", self.prefix))
-            .arg("+")
-            .arg("-")
-            .arg("COUNT")
-            .arg(1)
-            .query(&mut self.con)?;
-        Ok(newest
-            .into_iter()
-            .next()
-            .map_or_else(|| "0-0".to_string(), |(id, _)| id))
+        newest(&mut self.con, &format!("{}:events", self.prefix))
     }
+}
+
+fn newest(con: &mut redis::Connection, key: &str) -> Result<String, Error> {
+    let newest: Vec<(String, Vec<(String, String)>)> = redis::cmd("XREVRANGE")
+        .arg(key)
+        .arg("+")
+        .arg("-")
+        .arg("COUNT")
+        .arg(1)
+        .query(con)?;
+    Ok(newest
+        .into_iter()
+        .next()
+        .map_or_else(|| "0-0".to_string(), |(id, _)| id))
 }
 
 /// The blocking read of the stream, after a given event, on a connection of its own.
@@ -283,14 +287,22 @@ pub struct Events {
 impl Events {
     /// Reads events after `after` (a stream id, "0-0" for all), waiting up to `block` for
     /// each batch.
+    /// `after` may be `$`: the newest event now (unlike XREAD's `$`, it is resolved once,
+    /// so that a reconnection misses nothing).
     pub fn open(url: &str, prefix: &str, after: &str, block: Duration) -> Result<Events, Error> {
-        let con = connect(url, block)?;
+        let mut con = connect(url, block)?;
         // The read blocks up to `block` on the server's side: give the answer time to come.
         con.set_read_timeout(Some(block + Duration::from_secs(2)))?;
+        let key = format!("{prefix}:events");
+        let after = if after == "$" {
+            newest(&mut con, &key)?
+        } else {
+            after.to_string()
+        };
         Ok(Events {
             con,
-            key: format!("{prefix}:events"),
-            after: after.to_string(),
+            key,
+            after,
             block,
         })
     }

@@ -11,12 +11,17 @@
 //!   its own serves every runtime), and [`Events`], the blocking read of the stream on a
 //!   connection of its own;
 //! - [`event`]: [`Event`], one entry of the stream, and the answers of the changes;
+//! - [`node`]: [`Node`], one node's link: a writer thread (its changes, its lease, the
+//!   heartbeat) and a reader thread (the stream), reconnecting on their own, with
+//!   everything that comes back on one channel;
 //! - `chat.lua`: the functions, loaded at every (re)connection.
 //!
 //! Not yet wired into the server: this is the broker's half of issue 11 (see its notes).
 
 pub mod broker;
 pub mod event;
+pub mod node;
 
 pub use broker::{Broker, Error, Events, Member};
 pub use event::{Event, Joined, Lease, Moved};
+pub use node::{Answer, Delivery, Node, NodeConfig, Proposal, Status};

@@ -65,6 +65,17 @@ impl Redis {
         format!("redis://127.0.0.1:{}/", self.port)
     }
 
+    /// Sends `signal` (`STOP`, `CONT`, …) to the server.
+    pub fn signal(&self, signal: &str) {
+        let pid = self.child.as_ref().expect("running").id();
+        let status = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(pid.to_string())
+            .status()
+            .expect("kill");
+        assert!(status.success(), "kill -{signal} {pid}");
+    }
+
     /// Kills the server (SIGKILL: with no persistence, everything is lost).
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
