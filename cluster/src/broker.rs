@@ -4,8 +4,9 @@
 //! store's writer), so the tokio, async-std and smol binaries share one implementation and
 //! the stream's long blocking read never meets a client-side response timeout.
 
-use crate::event::{Event, Joined, Lease, Moved};
-use redis::{FromRedisValue, RedisError, ToRedisArgs};
+use crate::event::{Event, Lease};
+use crate::proposal::{Answer, Proposal};
+use redis::{FromRedisValue, RedisError, ToRedisArgs, Value};
 use std::fmt;
 use std::time::Duration;
 
@@ -48,25 +49,8 @@ pub enum Error {
     /// Redis answered something this version does not understand.
     #[error("redis answered {0}")]
     Unexpected(String),
-}
-
-/// The answer of a rename.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Renamed {
-    Done {
-        event: String,
-    },
-    /// Someone else has the name.
-    Taken,
-    NotJoined,
-}
-
-/// The answer of a whisper.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Whispered {
-    Sent { event: String },
-    NoSuchUser,
-    NotJoined,
+    #[error("redis answered: {0}")]
+    Parse(#[from] redis::ParsingError),
 }
 
 /// A line of a room's history, as Redis keeps it.
@@ -123,79 +107,45 @@ impl Broker {
             .query(&mut self.con)?)
     }
 
-    /// Joins `member` to `room` with the name it asked for (its case-folded key and its
-    /// form), or an automatic one.
-    pub fn join(
+    /// Runs `proposals` in one pipeline (one round trip), in order; their answers in the
+    /// same order. `floor`: the highest line id the node has seen; `retain`: lines a room
+    /// keeps. An error means the connection failed: which of them ran is unknown.
+    pub fn run(
         &mut self,
-        member: &Member,
-        room: &str,
-        wanted: Option<(&str, &str)>,
-    ) -> Result<Joined, Error> {
-        let (key, name) = wanted.unwrap_or(("", ""));
-        let (event, name, taken, count): (String, String, String, u64) =
-            self.call("chat_join", (member.to_string(), room, key, name))?;
-        Ok(Joined {
-            event,
-            name,
-            taken: taken == "1",
-            count,
-        })
-    }
-
-    /// The member leaves; `None` if it was not joined (already left, or given up).
-    pub fn leave(&mut self, member: &Member, reason: &str) -> Result<Option<String>, Error> {
-        self.call("chat_leave", (member.to_string(), reason))
-    }
-
-    /// The member goes to `room`; `None` if it was not joined.
-    pub fn move_to(&mut self, member: &Member, room: &str) -> Result<Option<Moved>, Error> {
-        let moved: Option<(String, u64)> = self.call("chat_move", (member.to_string(), room))?;
-        Ok(moved.map(|(event, count)| Moved { event, count }))
-    }
-
-    pub fn rename(&mut self, member: &Member, key: &str, name: &str) -> Result<Renamed, Error> {
-        let answer: Option<String> = self.call("chat_rename", (member.to_string(), key, name))?;
-        Ok(match answer {
-            None => Renamed::NotJoined,
-            Some(e) if e.is_empty() => Renamed::Taken,
-            Some(event) => Renamed::Done { event },
-        })
-    }
-
-    /// A line said in `room`: its stream id and line id, or `None` when the member is not
-    /// in that room (any more). `floor`: the highest line id this node has seen.
-    #[allow(clippy::too_many_arguments)]
-    pub fn say(
-        &mut self,
-        member: &Member,
-        room: &str,
-        text: &str,
-        action: bool,
-        ts: u64,
+        proposals: &[Proposal],
         floor: u64,
         retain: u64,
-    ) -> Result<Option<(String, u64)>, Error> {
-        let action = if action { "1" } else { "0" };
-        self.call(
-            "chat_say",
-            (member.to_string(), room, text, action, ts, floor, retain),
-        )
+    ) -> Result<Vec<Answer>, Error> {
+        let mut pipe = redis::pipe();
+        for p in proposals {
+            pipe.add_command(p.command(&self.prefix, floor, retain));
+        }
+        let replies: Vec<Value> = pipe.query(&mut self.con)?;
+        if replies.len() != proposals.len() {
+            return Err(Error::Unexpected(format!(
+                "{} replies to {} calls",
+                replies.len(),
+                proposals.len()
+            )));
+        }
+        proposals
+            .iter()
+            .zip(replies)
+            .map(|(p, r)| p.answer(r))
+            .collect()
     }
 
-    /// A whisper to the user whose case-folded name is `to_key`.
-    pub fn whisper(
+    /// Runs one proposal.
+    pub fn run_one(
         &mut self,
-        member: &Member,
-        to_key: &str,
-        text: &str,
-    ) -> Result<Whispered, Error> {
-        let answer: Option<String> =
-            self.call("chat_whisper", (member.to_string(), to_key, text))?;
-        Ok(match answer {
-            None => Whispered::NotJoined,
-            Some(e) if e.is_empty() => Whispered::NoSuchUser,
-            Some(event) => Whispered::Sent { event },
-        })
+        proposal: &Proposal,
+        floor: u64,
+        retain: u64,
+    ) -> Result<Answer, Error> {
+        let reply: Value = proposal
+            .command(&self.prefix, floor, retain)
+            .query(&mut self.con)?;
+        proposal.answer(reply)
     }
 
     /// Renews (or takes) the node's lease for `ttl`; `known_epoch` is the epoch the node's

@@ -60,11 +60,13 @@ local function leave(prefix, maxlen, member, reason)
 end
 
 -- join(prefix, maxlen, member, room, wanted key or '', wanted name or '')
---   -> {event id, name, taken ('1': the wanted name was taken), members of the room}
--- The wanted name if it is free, else the next free automatic name.
+--   -> {event id, name, taken ('1': the wanted name was taken), members of the room},
+--   or nil for a member already joined.
+-- The wanted name if it is free, else the next free automatic name. No function raises an
+-- error on any input a node sends, so that one call cannot fail a whole pipeline.
 redis.register_function('chat_join', function(_, a)
   local prefix, maxlen, member, room, key, name = a[1], a[2], a[3], a[4], a[5], a[6]
-  if entry(prefix, member) then return redis.error_reply('ERR already joined') end
+  if entry(prefix, member) then return false end
   local taken = '0'
   if key == '' or redis.call('HEXISTS', prefix .. ':names', key) == 1 then
     if key ~= '' then taken = '1' end
@@ -87,12 +89,13 @@ redis.register_function('chat_leave', function(_, a)
   return leave(a[1], a[2], a[3], a[4])
 end)
 
--- move(prefix, maxlen, member, room) -> {event id, members of the new room}, or nil.
+-- move(prefix, maxlen, member, room) -> {event id, members of the new room}, or nil when
+-- the member is not joined or already in that room.
 redis.register_function('chat_move', function(_, a)
   local prefix, maxlen, member, room = a[1], a[2], a[3], a[4]
   local e = entry(prefix, member)
   if not e then return false end
-  if e.room == room then return redis.error_reply('ERR already in the room') end
+  if e.room == room then return false end
   local left = redis.call('HINCRBY', prefix .. ':counts', e.room, -1)
   if left <= 0 then redis.call('HDEL', prefix .. ':counts', e.room) end
   local count = redis.call('HINCRBY', prefix .. ':counts', room, 1)

@@ -10,7 +10,9 @@
 //! - [`broker`]: [`Broker`], one blocking connection that runs the changes (a thread of
 //!   its own serves every runtime), and [`Events`], the blocking read of the stream on a
 //!   connection of its own;
-//! - [`event`]: [`Event`], one entry of the stream, and the answers of the changes;
+//! - [`proposal`]: [`Proposal`], a change a node asks for, each one call of `chat.lua`
+//!   (alone or in a pipeline), and its [`Answer`];
+//! - [`event`]: [`Event`], one entry of the stream, and the parts of answers;
 //! - [`node`]: [`Node`], one node's link: a writer thread (its changes, its lease, the
 //!   heartbeat) and a reader thread (the stream), reconnecting on their own, with
 //!   everything that comes back on one channel;
@@ -21,7 +23,9 @@
 pub mod broker;
 pub mod event;
 pub mod node;
+pub mod proposal;
 
 pub use broker::{Broker, Error, Events, Member};
 pub use event::{Event, Joined, Lease, Moved};
-pub use node::{Answer, Delivery, Node, NodeConfig, Proposal, Status};
+pub use node::{Delivery, Node, NodeConfig, Status};
+pub use proposal::{Answer, Proposal, Renamed, Whispered};

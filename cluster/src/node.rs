@@ -9,8 +9,9 @@
 //! delivers nothing is a known failure of such systems and the socket alone does not show
 //! it.
 
-use crate::broker::{Broker, Member, Renamed, Whispered};
-use crate::event::{Event, Joined, Lease, Moved};
+use crate::broker::Broker;
+use crate::event::{Event, Lease};
+use crate::proposal::{Answer, Proposal};
 use crate::Events;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError, SyncSender, TrySendError};
@@ -27,6 +28,8 @@ pub const STUCK_AFTER: Duration = Duration::from_secs(3);
 pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(2);
 /// Proposals waiting for the writer at most; beyond, they are answered [`Answer::NotSent`].
 pub const QUEUE: usize = 65_536;
+/// Proposals sent in one pipeline at most.
+pub const BATCH: usize = 256;
 
 /// Where and who this node is.
 #[derive(Debug, Clone)]
@@ -41,55 +44,6 @@ pub struct NodeConfig {
     pub node_timeout: Duration,
     /// Lines a room keeps in Redis.
     pub retain: u64,
-}
-
-/// A change the node asks for, tagged so that its answer can be matched.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Proposal {
-    Join {
-        member: Member,
-        room: String,
-        wanted: Option<(String, String)>,
-    },
-    Leave {
-        member: Member,
-        reason: String,
-    },
-    Move {
-        member: Member,
-        room: String,
-    },
-    Rename {
-        member: Member,
-        key: String,
-        name: String,
-    },
-    Say {
-        member: Member,
-        room: String,
-        text: String,
-        action: bool,
-        ts: u64,
-    },
-    Whisper {
-        member: Member,
-        to_key: String,
-        text: String,
-    },
-}
-
-/// What a proposal got.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Answer {
-    Joined(Joined),
-    Left(Option<String>),
-    Moved(Option<Moved>),
-    Renamed(Renamed),
-    Said(Option<(String, u64)>),
-    Whispered(Whispered),
-    /// Redis could not be reached (or the queue was full): nothing changed, as far as
-    /// this node knows. The core answers `! not sent: the chat is reconnecting`.
-    NotSent,
 }
 
 /// The link's state, as the users are told it.
@@ -216,19 +170,27 @@ impl Writer {
                 next_renewal = Instant::now() + renew_every;
             }
             let wait = next_renewal.saturating_duration_since(Instant::now());
-            match queue.recv_timeout(wait) {
-                Ok((tag, proposal)) => {
-                    let answer = self.run_one(proposal);
-                    if self
-                        .out
-                        .send_blocking(Delivery::Answer { tag, answer })
-                        .is_err()
-                    {
-                        return;
-                    }
-                }
-                Err(RecvTimeoutError::Timeout) => {}
+            let first = match queue.recv_timeout(wait) {
+                Ok(first) => first,
+                Err(RecvTimeoutError::Timeout) => continue,
                 Err(RecvTimeoutError::Disconnected) => return,
+            };
+            // Whatever else is queued goes in the same pipeline: one round trip for many.
+            let mut batch = vec![first];
+            while batch.len() < BATCH {
+                match queue.try_recv() {
+                    Ok(next) => batch.push(next),
+                    Err(_) => break,
+                }
+            }
+            for (tag, answer) in self.run_batch(batch) {
+                if self
+                    .out
+                    .send_blocking(Delivery::Answer { tag, answer })
+                    .is_err()
+                {
+                    return;
+                }
             }
         }
     }
@@ -272,59 +234,25 @@ impl Writer {
         }
     }
 
-    fn run_one(&mut self, proposal: Proposal) -> Answer {
-        let Some(broker) = &mut self.broker else {
-            return Answer::NotSent;
-        };
-        let retain = self.config.retain;
+    /// Runs proposals in one pipeline; on a failed connection every one is `NotSent`
+    /// (whether some happened is unknown: the reader shows it if they did).
+    fn run_batch(&mut self, batch: Vec<(u64, Proposal)>) -> Vec<(u64, Answer)> {
+        let (tags, proposals): (Vec<u64>, Vec<Proposal>) = batch.into_iter().unzip();
         let floor = self.floor.load(Ordering::Relaxed);
-        let answer = match proposal {
-            Proposal::Join {
-                member,
-                room,
-                wanted,
-            } => broker
-                .join(
-                    &member,
-                    &room,
-                    wanted.as_ref().map(|(k, n)| (k.as_str(), n.as_str())),
-                )
-                .map(Answer::Joined),
-            Proposal::Leave { member, reason } => broker.leave(&member, &reason).map(Answer::Left),
-            Proposal::Move { member, room } => broker.move_to(&member, &room).map(Answer::Moved),
-            Proposal::Rename { member, key, name } => {
-                broker.rename(&member, &key, &name).map(Answer::Renamed)
-            }
-            Proposal::Say {
-                member,
-                room,
-                text,
-                action,
-                ts,
-            } => broker
-                .say(&member, &room, &text, action, ts, floor, retain)
-                .map(Answer::Said),
-            Proposal::Whisper {
-                member,
-                to_key,
-                text,
-            } => broker
-                .whisper(&member, &to_key, &text)
-                .map(Answer::Whispered),
+        let answers = match &mut self.broker {
+            Some(broker) => broker.run(&proposals, floor, self.config.retain),
+            None => Ok(vec![Answer::NotSent; proposals.len()]),
         };
-        match answer {
-            Ok(answer) => {
-                if let Answer::Said(Some((_, id))) = &answer {
-                    self.floor.fetch_max(*id, Ordering::Relaxed);
-                }
-                answer
-            }
-            Err(_) => {
-                // Whether it happened is unknown; the reader will show it if it did.
-                self.broker = None;
-                Answer::NotSent
+        let answers = answers.unwrap_or_else(|_| {
+            self.broker = None;
+            vec![Answer::NotSent; proposals.len()]
+        });
+        for answer in &answers {
+            if let Answer::Said(Some((_, id))) = answer {
+                self.floor.fetch_max(*id, Ordering::Relaxed);
             }
         }
+        tags.into_iter().zip(answers).collect()
     }
 }
 

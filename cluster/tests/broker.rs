@@ -2,8 +2,9 @@
 //! event atomically, so that the stream's order is the order of the state.
 
 mod common;
-use chat_cluster::broker::{Renamed, Whispered};
-use chat_cluster::{Broker, Event, Events, Lease, Member};
+use chat_cluster::{
+    Answer, Broker, Event, Events, Joined, Lease, Member, Moved, Proposal, Renamed, Whispered,
+};
 use common::Redis;
 use std::time::Duration;
 
@@ -17,6 +18,102 @@ fn member(node: &str, conn: u64) -> Member {
     Member {
         node: node.to_string(),
         conn,
+    }
+}
+
+/// The broker's changes, one call each (as `Node` runs them, but without a pipeline).
+trait Changes {
+    fn join(&mut self, member: &Member, room: &str, wanted: Option<(&str, &str)>) -> Joined;
+    fn leave(&mut self, member: &Member, reason: &str) -> Option<String>;
+    fn move_to(&mut self, member: &Member, room: &str) -> Option<Moved>;
+    fn rename(&mut self, member: &Member, key: &str, name: &str) -> Renamed;
+    fn say(
+        &mut self,
+        member: &Member,
+        room: &str,
+        text: &str,
+        action: bool,
+        floor: u64,
+        retain: u64,
+    ) -> Option<u64>;
+    fn whisper(&mut self, member: &Member, to_key: &str, text: &str) -> Whispered;
+}
+
+impl Changes for Broker {
+    fn join(&mut self, member: &Member, room: &str, wanted: Option<(&str, &str)>) -> Joined {
+        let wanted = wanted.map(|(k, n)| (k.to_string(), n.to_string()));
+        let p = Proposal::Join {
+            member: member.clone(),
+            room: room.into(),
+            wanted,
+        };
+        match self.run_one(&p, 0, 1000).unwrap() {
+            Answer::Joined(Some(joined)) => joined,
+            other => panic!("join: {other:?}"),
+        }
+    }
+    fn leave(&mut self, member: &Member, reason: &str) -> Option<String> {
+        let p = Proposal::Leave {
+            member: member.clone(),
+            reason: reason.into(),
+        };
+        match self.run_one(&p, 0, 1000).unwrap() {
+            Answer::Left(left) => left,
+            other => panic!("leave: {other:?}"),
+        }
+    }
+    fn move_to(&mut self, member: &Member, room: &str) -> Option<Moved> {
+        let p = Proposal::Move {
+            member: member.clone(),
+            room: room.into(),
+        };
+        match self.run_one(&p, 0, 1000).unwrap() {
+            Answer::Moved(moved) => moved,
+            other => panic!("move: {other:?}"),
+        }
+    }
+    fn rename(&mut self, member: &Member, key: &str, name: &str) -> Renamed {
+        let p = Proposal::Rename {
+            member: member.clone(),
+            key: key.into(),
+            name: name.into(),
+        };
+        match self.run_one(&p, 0, 1000).unwrap() {
+            Answer::Renamed(renamed) => renamed,
+            other => panic!("rename: {other:?}"),
+        }
+    }
+    fn say(
+        &mut self,
+        member: &Member,
+        room: &str,
+        text: &str,
+        action: bool,
+        floor: u64,
+        retain: u64,
+    ) -> Option<u64> {
+        let p = Proposal::Say {
+            member: member.clone(),
+            room: room.into(),
+            text: text.into(),
+            action,
+            ts: 7,
+        };
+        match self.run_one(&p, floor, retain).unwrap() {
+            Answer::Said(said) => said.map(|(_, id)| id),
+            other => panic!("say: {other:?}"),
+        }
+    }
+    fn whisper(&mut self, member: &Member, to_key: &str, text: &str) -> Whispered {
+        let p = Proposal::Whisper {
+            member: member.clone(),
+            to_key: to_key.into(),
+            text: text.into(),
+        };
+        match self.run_one(&p, 0, 1000).unwrap() {
+            Answer::Whispered(w) => w,
+            other => panic!("whisper: {other:?}"),
+        }
     }
 }
 
@@ -37,32 +134,23 @@ fn all_events(redis: &Redis) -> Vec<Event> {
 fn joins_take_free_names_and_automatic_ones_otherwise() {
     let redis = Redis::start();
     let mut b = broker(&redis);
-    let alice = b
-        .join(&member("a", 0), "main", Some(("alice", "Alice")))
-        .unwrap();
+    let alice = b.join(&member("a", 0), "main", Some(("alice", "Alice")));
     assert_eq!(
         (alice.name.as_str(), alice.taken, alice.count),
         ("Alice", false, 1)
     );
     // The same name in another case is taken: an automatic name instead.
-    let second = b
-        .join(&member("b", 0), "main", Some(("alice", "ALICE")))
-        .unwrap();
+    let second = b.join(&member("b", 0), "main", Some(("alice", "ALICE")));
     assert_eq!(
         (second.name.as_str(), second.taken, second.count),
         ("user0", true, 2)
     );
-    let third = b.join(&member("b", 1), "main", None).unwrap();
+    let third = b.join(&member("b", 1), "main", None);
     assert_eq!((third.name.as_str(), third.taken), ("user1", false));
     // A name freed by a leave can be taken again.
-    assert!(b.leave(&member("a", 0), "closed").unwrap().is_some());
-    assert!(
-        b.leave(&member("a", 0), "closed").unwrap().is_none(),
-        "left once"
-    );
-    let again = b
-        .join(&member("b", 2), "main", Some(("alice", "alice")))
-        .unwrap();
+    assert!(b.leave(&member("a", 0), "closed").is_some());
+    assert!(b.leave(&member("a", 0), "closed").is_none(), "left once");
+    let again = b.join(&member("b", 2), "main", Some(("alice", "alice")));
     assert!(!again.taken);
     let events = all_events(&redis);
     assert_eq!(events.len(), 5);
@@ -83,9 +171,7 @@ fn two_nodes_claiming_one_name_at_once_exactly_one_wins() {
             (0..rounds)
                 .map(|i| {
                     let name = format!("name{i}");
-                    !b.join(&member(node, i), "main", Some((&name, &name)))
-                        .unwrap()
-                        .taken
+                    !b.join(&member(node, i), "main", Some((&name, &name))).taken
                 })
                 .collect::<Vec<bool>>()
         })
@@ -107,30 +193,16 @@ fn moves_and_renames_keep_names_and_counts() {
     let redis = Redis::start();
     let mut b = broker(&redis);
     let (x, y) = (member("a", 0), member("a", 1));
-    b.join(&x, "main", Some(("x", "x"))).unwrap();
-    b.join(&y, "main", Some(("y", "y"))).unwrap();
-    let moved = b.move_to(&x, "rust").unwrap().unwrap();
+    b.join(&x, "main", Some(("x", "x")));
+    b.join(&y, "main", Some(("y", "y")));
+    let moved = b.move_to(&x, "rust").unwrap();
     assert_eq!(moved.count, 1);
-    assert_eq!(b.rename(&x, "y", "Y").unwrap(), Renamed::Taken);
-    assert!(matches!(
-        b.rename(&x, "z", "Z").unwrap(),
-        Renamed::Done { .. }
-    ));
-    assert_eq!(
-        b.rename(&member("a", 9), "q", "q").unwrap(),
-        Renamed::NotJoined
-    );
+    assert_eq!(b.rename(&x, "y", "Y"), Renamed::Taken);
+    assert!(matches!(b.rename(&x, "z", "Z"), Renamed::Done { .. }));
+    assert_eq!(b.rename(&member("a", 9), "q", "q"), Renamed::NotJoined);
     // The old name is free, the new one taken.
-    assert!(
-        !b.join(&member("b", 0), "main", Some(("x", "x")))
-            .unwrap()
-            .taken
-    );
-    assert!(
-        b.join(&member("b", 1), "main", Some(("z", "z")))
-            .unwrap()
-            .taken
-    );
+    assert!(!b.join(&member("b", 0), "main", Some(("x", "x"))).taken);
+    assert!(b.join(&member("b", 1), "main", Some(("z", "z"))).taken);
     let events = all_events(&redis);
     assert!(
         matches!(&events[2], Event::Move { from, left: 1, room, count: 1, .. } if from == "main" && room == "rust")
@@ -145,8 +217,8 @@ fn lines_get_rising_ids_in_stream_order_and_history_keeps_them() {
     let redis = Redis::start();
     let url = redis.url();
     let mut b = broker(&redis);
-    b.join(&member("a", 0), "main", None).unwrap();
-    b.join(&member("b", 0), "main", None).unwrap();
+    b.join(&member("a", 0), "main", None);
+    b.join(&member("b", 0), "main", None);
     // Two nodes say lines at once.
     let say = |node: &'static str| {
         let url = url.clone();
@@ -154,9 +226,8 @@ fn lines_get_rising_ids_in_stream_order_and_history_keeps_them() {
             let mut b = Broker::connect(&url, "test", TIMEOUT).unwrap();
             for i in 0..300 {
                 let text = format!("{node} {i}");
-                b.say(&member(node, 0), "main", &text, false, 1, 0, 1000)
-                    .unwrap()
-                    .unwrap();
+                b.say(&member(node, 0), "main", &text, false, 0, 1000)
+                    .expect("said");
             }
         })
     };
@@ -194,22 +265,18 @@ fn lines_get_rising_ids_in_stream_order_and_history_keeps_them() {
     );
     assert_eq!(kept[9].text, said[599].1);
     // Not in the room any more: refused.
-    b.move_to(&member("a", 0), "other").unwrap();
-    assert_eq!(
-        b.say(&member("a", 0), "main", "late", false, 1, 0, 1000)
-            .unwrap(),
-        None
-    );
+    b.move_to(&member("a", 0), "other");
+    assert_eq!(b.say(&member("a", 0), "main", "late", false, 0, 1000), None);
 }
 
 #[test]
 fn history_is_capped_and_ids_continue_above_a_floor() {
     let redis = Redis::start();
     let mut b = broker(&redis);
-    b.join(&member("a", 0), "main", None).unwrap();
+    b.join(&member("a", 0), "main", None);
     for i in 0..10 {
-        b.say(&member("a", 0), "main", &i.to_string(), i % 2 == 0, 7, 0, 4)
-            .unwrap();
+        b.say(&member("a", 0), "main", &i.to_string(), i % 2 == 0, 0, 4)
+            .expect("said");
     }
     let kept = b.history("main", 0, 100).unwrap();
     assert_eq!(
@@ -219,31 +286,26 @@ fn history_is_capped_and_ids_continue_above_a_floor() {
     // Line 7 was the seventh said (i = 6): an action.
     assert!(kept[0].action && !kept[1].action && kept[0].ts == 7);
     // A node has seen id 500 (Redis lost its counter): the next id is above it.
-    let (_, id) = b
-        .say(&member("a", 0), "main", "after", false, 7, 500, 4)
-        .unwrap()
-        .unwrap();
-    assert_eq!(id, 501);
+    let id = b.say(&member("a", 0), "main", "after", false, 500, 4);
+    assert_eq!(id, Some(501));
 }
 
 #[test]
 fn whispers_reach_a_name_on_any_node() {
     let redis = Redis::start();
     let mut b = broker(&redis);
-    b.join(&member("a", 0), "main", Some(("ann", "Ann")))
-        .unwrap();
-    b.join(&member("b", 3), "other", Some(("bob", "Bob")))
-        .unwrap();
+    b.join(&member("a", 0), "main", Some(("ann", "Ann")));
+    b.join(&member("b", 3), "other", Some(("bob", "Bob")));
     assert!(matches!(
-        b.whisper(&member("a", 0), "bob", "hi").unwrap(),
+        b.whisper(&member("a", 0), "bob", "hi"),
         Whispered::Sent { .. }
     ));
     assert_eq!(
-        b.whisper(&member("a", 0), "carol", "hi").unwrap(),
+        b.whisper(&member("a", 0), "carol", "hi"),
         Whispered::NoSuchUser
     );
     assert_eq!(
-        b.whisper(&member("z", 0), "bob", "hi").unwrap(),
+        b.whisper(&member("z", 0), "bob", "hi"),
         Whispered::NotJoined
     );
     let events = all_events(&redis);
@@ -277,10 +339,9 @@ fn a_node_whose_lease_ends_is_given_up_and_told_so() {
             epoch: epoch.clone()
         }
     );
-    a.join(&member("a", 0), "main", Some(("ann", "ann")))
-        .unwrap();
-    a.join(&member("a", 1), "rust", None).unwrap();
-    b.join(&member("b", 0), "main", None).unwrap();
+    a.join(&member("a", 0), "main", Some(("ann", "ann")));
+    a.join(&member("a", 1), "rust", None);
+    b.join(&member("b", 0), "main", None);
     assert_eq!(b.reap().unwrap(), 0, "every lease still runs");
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(b.reap().unwrap(), 1);
@@ -292,11 +353,7 @@ fn a_node_whose_lease_ends_is_given_up_and_told_so() {
     );
     assert!(matches!(tail[1], Event::Leave { member: m, .. } if *m == member("a", 1)));
     assert_eq!(tail[2], &Event::Gone { node: "a".into() });
-    assert!(
-        !b.join(&member("b", 1), "main", Some(("ann", "ann")))
-            .unwrap()
-            .taken
-    );
+    assert!(!b.join(&member("b", 1), "main", Some(("ann", "ann"))).taken);
     // a comes back: told that it was given up, not renewed.
     assert_eq!(
         a.lease("a", Duration::from_secs(30), Some(&epoch)).unwrap(),
@@ -315,13 +372,14 @@ fn after_redis_lost_its_data_nodes_learn_a_new_epoch() {
     let Lease::New { epoch } = a.lease("a", Duration::from_secs(30), None).unwrap() else {
         panic!("a first registration");
     };
-    a.join(&member("a", 0), "main", Some(("ann", "ann")))
-        .unwrap();
+    a.join(&member("a", 0), "main", Some(("ann", "ann")));
     redis.restart();
-    assert!(
-        a.join(&member("a", 1), "main", None).is_err(),
-        "the old connection is gone"
-    );
+    let p = Proposal::Join {
+        member: member("a", 1),
+        room: "main".into(),
+        wanted: None,
+    };
+    assert!(a.run_one(&p, 0, 100).is_err(), "the old connection is gone");
     // Reconnected (the functions are loaded again): the state is new, and so is the epoch.
     let mut a = broker(&redis);
     let Lease::New { epoch: again } = a.lease("a", Duration::from_secs(30), Some(&epoch)).unwrap()
@@ -334,11 +392,7 @@ fn after_redis_lost_its_data_nodes_learn_a_new_epoch() {
         Lease::Held { epoch: again }
     );
     // Re-registered under its name.
-    assert!(
-        !a.join(&member("a", 0), "main", Some(("ann", "ann")))
-            .unwrap()
-            .taken
-    );
+    assert!(!a.join(&member("a", 0), "main", Some(("ann", "ann"))).taken);
 }
 
 #[test]
@@ -357,4 +411,92 @@ fn heartbeats_go_through_the_stream_to_a_blocked_reader() {
     let got = reader.join().unwrap();
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].1, Some(Event::Beat { node: "a".into() }));
+}
+
+#[test]
+fn a_pipeline_runs_its_changes_in_order_with_one_answer_each() {
+    let redis = Redis::start();
+    let mut b = broker(&redis);
+    let (x, y) = (member("a", 0), member("a", 1));
+    let wanted = |n: &str| Some((n.to_string(), n.to_string()));
+    let batch = vec![
+        Proposal::Join {
+            member: x.clone(),
+            room: "main".into(),
+            wanted: wanted("x"),
+        },
+        Proposal::Join {
+            member: y.clone(),
+            room: "main".into(),
+            wanted: wanted("x"),
+        },
+        Proposal::Join {
+            member: x.clone(),
+            room: "main".into(),
+            wanted: None,
+        },
+        Proposal::Say {
+            member: x.clone(),
+            room: "main".into(),
+            text: "one".into(),
+            action: false,
+            ts: 1,
+        },
+        Proposal::Move {
+            member: y.clone(),
+            room: "main".into(),
+        },
+        Proposal::Whisper {
+            member: y.clone(),
+            to_key: "x".into(),
+            text: "psst".into(),
+        },
+        Proposal::Say {
+            member: y.clone(),
+            room: "main".into(),
+            text: "two".into(),
+            action: false,
+            ts: 1,
+        },
+        Proposal::Leave {
+            member: x.clone(),
+            reason: "closed".into(),
+        },
+        Proposal::Say {
+            member: x.clone(),
+            room: "main".into(),
+            text: "gone".into(),
+            action: false,
+            ts: 1,
+        },
+    ];
+    let answers = b.run(&batch, 0, 100).unwrap();
+    assert_eq!(answers.len(), batch.len());
+    assert!(matches!(&answers[0], Answer::Joined(Some(j)) if j.name == "x" && !j.taken));
+    assert!(matches!(&answers[1], Answer::Joined(Some(j)) if j.name == "user0" && j.taken));
+    assert_eq!(
+        answers[2],
+        Answer::Joined(None),
+        "already joined: refused, not an error"
+    );
+    assert!(matches!(&answers[3], Answer::Said(Some((_, 1)))));
+    assert_eq!(answers[4], Answer::Moved(None), "already in the room");
+    assert!(matches!(
+        &answers[5],
+        Answer::Whispered(Whispered::Sent { .. })
+    ));
+    assert!(matches!(&answers[6], Answer::Said(Some((_, 2)))));
+    assert!(matches!(&answers[7], Answer::Left(Some(_))));
+    assert_eq!(answers[8], Answer::Said(None), "left: nothing said");
+    let kinds: Vec<&str> = all_events(&redis)
+        .iter()
+        .map(|e| match e {
+            Event::Join { .. } => "join",
+            Event::Say { .. } => "say",
+            Event::Whisper { .. } => "whisper",
+            Event::Leave { .. } => "leave",
+            _ => "other",
+        })
+        .collect();
+    assert_eq!(kinds, ["join", "join", "say", "whisper", "say", "leave"]);
 }

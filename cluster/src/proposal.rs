@@ -1,0 +1,183 @@
+//! The changes a node asks for, how each becomes a call of a `chat.lua` function, and how
+//! its reply becomes an [`Answer`]: described once, for one call and for a pipeline.
+
+use crate::broker::{Error, Member, STREAM_LENGTH};
+use crate::event::{Joined, Moved};
+use redis::Value;
+
+/// A change to the shared state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Proposal {
+    /// Join `room` with the name asked for (its case-folded key and its form), or an
+    /// automatic one.
+    Join {
+        member: Member,
+        room: String,
+        wanted: Option<(String, String)>,
+    },
+    Leave {
+        member: Member,
+        reason: String,
+    },
+    Move {
+        member: Member,
+        room: String,
+    },
+    Rename {
+        member: Member,
+        key: String,
+        name: String,
+    },
+    Say {
+        member: Member,
+        room: String,
+        text: String,
+        action: bool,
+        ts: u64,
+    },
+    /// A whisper to the user whose case-folded name is `to_key`.
+    Whisper {
+        member: Member,
+        to_key: String,
+        text: String,
+    },
+}
+
+/// What a proposal got.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Answer {
+    /// `None`: the member had already joined.
+    Joined(Option<Joined>),
+    /// The leave's event id; `None` if the member was not joined (already left, or given up).
+    Left(Option<String>),
+    /// `None`: not joined, or already in that room.
+    Moved(Option<Moved>),
+    Renamed(Renamed),
+    /// The event id and the line id; `None` when the member is not (any more) in that room.
+    Said(Option<(String, u64)>),
+    Whispered(Whispered),
+    /// Redis could not be reached (or the queue was full): nothing changed, as far as the
+    /// node knows. The core answers `! not sent: the chat is reconnecting`.
+    NotSent,
+}
+
+/// The answer of a rename.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Renamed {
+    Done {
+        event: String,
+    },
+    /// Someone else has the name.
+    Taken,
+    NotJoined,
+}
+
+/// The answer of a whisper.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Whispered {
+    Sent { event: String },
+    NoSuchUser,
+    NotJoined,
+}
+
+impl Proposal {
+    /// The `FCALL` for this change. `floor`: the highest line id the node has seen;
+    /// `retain`: lines a room keeps.
+    pub(crate) fn command(&self, prefix: &str, floor: u64, retain: u64) -> redis::Cmd {
+        let mut cmd = redis::cmd("FCALL");
+        let mut call = |function: &str| {
+            cmd.arg(function).arg(0).arg(prefix).arg(STREAM_LENGTH);
+        };
+        match self {
+            Proposal::Join {
+                member,
+                room,
+                wanted,
+            } => {
+                let (key, name) = wanted
+                    .as_ref()
+                    .map_or(("", ""), |(k, n)| (k.as_str(), n.as_str()));
+                call("chat_join");
+                cmd.arg(member.to_string()).arg(room).arg(key).arg(name);
+            }
+            Proposal::Leave { member, reason } => {
+                call("chat_leave");
+                cmd.arg(member.to_string()).arg(reason);
+            }
+            Proposal::Move { member, room } => {
+                call("chat_move");
+                cmd.arg(member.to_string()).arg(room);
+            }
+            Proposal::Rename { member, key, name } => {
+                call("chat_rename");
+                cmd.arg(member.to_string()).arg(key).arg(name);
+            }
+            Proposal::Say {
+                member,
+                room,
+                text,
+                action,
+                ts,
+            } => {
+                call("chat_say");
+                let action = if *action { "1" } else { "0" };
+                cmd.arg(member.to_string())
+                    .arg(room)
+                    .arg(text)
+                    .arg(action)
+                    .arg(*ts);
+                cmd.arg(floor).arg(retain);
+            }
+            Proposal::Whisper {
+                member,
+                to_key,
+                text,
+            } => {
+                call("chat_whisper");
+                cmd.arg(member.to_string()).arg(to_key).arg(text);
+            }
+        }
+        cmd
+    }
+
+    /// Reads the function's reply.
+    pub(crate) fn answer(&self, reply: Value) -> Result<Answer, Error> {
+        // `false` from Lua arrives as nil; `''` as an empty string.
+        let nil = matches!(reply, Value::Nil);
+        let text = |reply: Value| -> Result<Option<String>, Error> {
+            Ok(redis::from_redis_value::<Option<String>>(reply)?)
+        };
+        Ok(match self {
+            Proposal::Join { .. } => Answer::Joined(if nil {
+                None
+            } else {
+                let (event, name, taken, count): (String, String, String, u64) =
+                    redis::from_redis_value(reply)?;
+                Some(Joined {
+                    event,
+                    name,
+                    taken: taken == "1",
+                    count,
+                })
+            }),
+            Proposal::Leave { .. } => Answer::Left(text(reply)?),
+            Proposal::Move { .. } => Answer::Moved(if nil {
+                None
+            } else {
+                let (event, count): (String, u64) = redis::from_redis_value(reply)?;
+                Some(Moved { event, count })
+            }),
+            Proposal::Rename { .. } => Answer::Renamed(match text(reply)? {
+                None => Renamed::NotJoined,
+                Some(e) if e.is_empty() => Renamed::Taken,
+                Some(event) => Renamed::Done { event },
+            }),
+            Proposal::Say { .. } => Answer::Said(redis::from_redis_value(reply)?),
+            Proposal::Whisper { .. } => Answer::Whispered(match text(reply)? {
+                None => Whispered::NotJoined,
+                Some(e) if e.is_empty() => Whispered::NoSuchUser,
+                Some(event) => Whispered::Sent { event },
+            }),
+        })
+    }
+}
