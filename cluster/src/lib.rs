@@ -16,7 +16,8 @@
 //! - [`node`]: [`Node`], one node's link: a writer thread (its changes, its lease, the
 //!   heartbeat) and a reader thread (the stream), reconnecting on their own, with
 //!   everything that comes back on one channel;
-//! - `chat.lua`: the functions, loaded at every (re)connection.
+//! - `chat.lua`: the functions, loaded at every (re)connection;
+//! - [`testing`]: a real `redis-server` on a free port, for tests and benchmarks.
 //!
 //! Not yet wired into the server: this is the broker's half of issue 11 (see its notes).
 
@@ -24,6 +25,7 @@ pub mod broker;
 pub mod event;
 pub mod node;
 pub mod proposal;
+pub mod testing;
 
 pub use broker::{Broker, Error, Events, Member};
 pub use event::{Event, Joined, Lease, Moved};

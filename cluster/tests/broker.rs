@@ -1,11 +1,10 @@
 //! The broker's functions against a real Redis: each change checks, changes and appends its
 //! event atomically, so that the stream's order is the order of the state.
 
-mod common;
+use chat_cluster::testing::Redis;
 use chat_cluster::{
     Answer, Broker, Event, Events, Joined, Lease, Member, Moved, Proposal, Renamed, Whispered,
 };
-use common::Redis;
 use std::time::Duration;
 
 const TIMEOUT: Duration = Duration::from_secs(5);

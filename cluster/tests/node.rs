@@ -1,10 +1,9 @@
 //! A node's link against a real Redis that is killed, restarted and paused: what the node
 //! reports, and that its reader misses no event across reconnections.
 
-mod common;
 use chat_cluster::broker::Member;
+use chat_cluster::testing::Redis;
 use chat_cluster::{Answer, Broker, Delivery, Event, Node, NodeConfig, Proposal, Status};
-use common::Redis;
 use std::time::{Duration, Instant};
 
 fn node(redis: &Redis, name: &str) -> Node {

@@ -1,11 +1,11 @@
-//! A real `redis-server` for each test, on a free loopback port, removed afterwards.
-
-#![allow(dead_code)]
+//! A real `redis-server` for a test or a benchmark, on a free loopback port, removed
+//! afterwards. Never a mock: the tests exercise what Redis really does.
 
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// A `redis-server` child process with no persistence, killed when dropped.
 pub struct Redis {
     pub port: u16,
     child: Option<Child>,
@@ -61,6 +61,7 @@ impl Redis {
         }
     }
 
+    /// Its `redis://` address.
     pub fn url(&self) -> String {
         format!("redis://127.0.0.1:{}/", self.port)
     }
