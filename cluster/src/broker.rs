@@ -4,7 +4,7 @@
 //! store's writer), so the tokio, async-std and smol binaries share one implementation and
 //! the stream's long blocking read never meets a client-side response timeout.
 
-use crate::event::{Event, Lease};
+use crate::event::{Entry, Event, Lease};
 use crate::proposal::{Answer, Proposal};
 use redis::{FromRedisValue, RedisError, ToRedisArgs, Value};
 use std::fmt;
@@ -257,9 +257,8 @@ impl Events {
         })
     }
 
-    /// The next events (at most 1,000), each with its stream id; empty when none came
-    /// within the block time. An entry this version cannot read is `None`.
-    pub fn next_batch(&mut self) -> Result<Vec<(String, Option<Event>)>, Error> {
+    /// The next entries (at most 1,000); empty when none came within the block time.
+    pub fn next_batch(&mut self) -> Result<Vec<Entry>, Error> {
         type Reply = Option<Vec<(String, Vec<(String, Vec<(String, String)>)>)>>;
         let reply: Reply = redis::cmd("XREAD")
             .arg("COUNT")
@@ -270,17 +269,22 @@ impl Events {
             .arg(&self.key)
             .arg(&self.after)
             .query(&mut self.con)?;
-        let entries = reply
+        let entries: Vec<Entry> = reply
             .into_iter()
             .flatten()
             .flat_map(|(_, entries)| entries)
             .map(|(id, fields)| {
-                let event = Event::parse(&fields);
-                (id, event)
+                let get = |k: &str| fields.iter().find(|(f, _)| f == k).map(|(_, v)| v.as_str());
+                Entry {
+                    epoch: get("ep").unwrap_or_default().to_string(),
+                    seq: get("seq").and_then(|s| s.parse().ok()).unwrap_or(0),
+                    event: Event::parse(&fields),
+                    id,
+                }
             })
-            .collect::<Vec<_>>();
-        if let Some((id, _)) = entries.last() {
-            self.after = id.clone();
+            .collect();
+        if let Some(last) = entries.last() {
+            self.after = last.id.clone();
         }
         Ok(entries)
     }

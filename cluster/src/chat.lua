@@ -14,6 +14,7 @@
 --   P:ids         the last line id given
 --   P:nodes       sorted set: node -> end of its lease (ms, Redis's clock)
 --   P:epoch       this incarnation of the state (new when Redis lost it): Redis's clock
+--   P:seq         the last event's sequence number in this epoch
 --   P:node:NODE   set of the node's members (found by the reaper; built from P here)
 --   P:h:ROOM      stream of the room's lines, by id ("ID-1"), capped
 --
@@ -25,8 +26,26 @@ local function now_ms()
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
 
+-- The state's epoch, created if Redis has none (it started empty, or lost its data).
+local function epoch(prefix)
+  local e = redis.call('GET', prefix .. ':epoch')
+  if e then return e, false end
+  -- Redis's clock to the microsecond: a state created after a loss never has the epoch of
+  -- the one that was lost (a counter kept in Redis would be lost with it).
+  local t = redis.call('TIME')
+  e = t[1] .. '.' .. string.format('%06d', tonumber(t[2]))
+  redis.call('SET', prefix .. ':epoch', e)
+  return e, true
+end
+
+-- Appends an event. Each carries its epoch and a sequence number that rises by one per
+-- event within the epoch, so a reader can tell events it missed (the stream trimmed past
+-- where it was) from a new state (another epoch).
 local function event(prefix, maxlen, ...)
-  return redis.call('XADD', prefix .. ':events', 'MAXLEN', '~', maxlen, '*', ...)
+  local e = epoch(prefix)
+  local seq = redis.call('INCR', prefix .. ':seq')
+  return redis.call('XADD', prefix .. ':events', 'MAXLEN', '~', maxlen, '*',
+    'ep', e, 'seq', seq, ...)
 end
 
 local function node_of(member)
@@ -166,22 +185,15 @@ end)
 redis.register_function('chat_lease', function(_, a)
   local prefix, node, ttl, known = a[1], a[3], tonumber(a[4]), a[5]
   local now = now_ms()
-  local epoch = redis.call('GET', prefix .. ':epoch')
+  local current = epoch(prefix)
   local status = 'ok'
-  if not epoch or epoch ~= known then
-    if not epoch then
-      -- Redis's clock to the microsecond: a state created after a loss never has the
-      -- epoch of the one that was lost (a counter kept in Redis would be lost with it).
-      local t = redis.call('TIME')
-      epoch = t[1] .. '.' .. string.format('%06d', tonumber(t[2]))
-      redis.call('SET', prefix .. ':epoch', epoch)
-    end
+  if current ~= known then
     status = 'new'
   elseif not redis.call('ZSCORE', prefix .. ':nodes', node) then
-    return {'lost', epoch, now}
+    return {'lost', current, now}
   end
   redis.call('ZADD', prefix .. ':nodes', now + ttl, node)
-  return {status, epoch, now}
+  return {status, current, now}
 end)
 
 -- reap(prefix, maxlen) -> nodes given up: every node whose lease has ended loses its

@@ -2,8 +2,20 @@
 
 use crate::broker::Member;
 
-/// One entry of the stream: a change to the shared state, in the one order every node
-/// applies.
+/// One entry of the stream, as read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// Redis's id of the entry: where to read on from.
+    pub id: String,
+    /// The epoch of the state it belongs to.
+    pub epoch: String,
+    /// Rises by one per event within an epoch: a jump means events were missed.
+    pub seq: u64,
+    /// `None` for an event this version does not know.
+    pub event: Option<Event>,
+}
+
+/// A change to the shared state, in the one order every node applies.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
     /// A connection joined with `name` (`taken`: the name it asked for was taken); `count`

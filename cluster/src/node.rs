@@ -54,8 +54,9 @@ pub enum Status {
     Connected { epoch: String, fresh: bool },
     /// Redis cannot be reached; the node keeps trying.
     Reconnecting,
-    /// The other nodes gave this one up while it was cut off: close every connection
-    /// (1012) and start afresh; the link registers again on its own.
+    /// This node's state is stale: the other nodes gave it up while it was cut off, or the
+    /// stream was trimmed past events it had not read. Close every connection (1012) and
+    /// start afresh; the link registers again on its own.
     GivenUp,
 }
 
@@ -159,7 +160,18 @@ impl Writer {
         while !stopped(&self.stop) {
             if Instant::now() >= next_renewal {
                 let now = self.keep_lease();
-                if now != status {
+                // A renewal of the same state is no news; a fresh one always is.
+                let same = match (&status, &now) {
+                    (
+                        Some(Status::Connected { epoch: a, .. }),
+                        Some(Status::Connected {
+                            epoch: b,
+                            fresh: false,
+                        }),
+                    ) => a == b,
+                    (a, b) => a == b,
+                };
+                if !same {
                     if let Some(now) = now.clone() {
                         if self.out.send_blocking(Delivery::Status(now)).is_err() {
                             return;
@@ -264,6 +276,8 @@ fn read(
     stop: Arc<AtomicBool>,
     floor: Arc<AtomicU64>,
 ) {
+    // The epoch and sequence number of the last event read, across reconnections.
+    let mut last: Option<(String, u64)> = None;
     while !stopped(&stop) {
         let Ok(mut events) = Events::open(&config.url, &config.prefix, &after, COMMAND_TIMEOUT)
         else {
@@ -275,8 +289,20 @@ fn read(
             let Ok(batch) = events.next_batch() else {
                 break;
             };
-            for (id, event) in batch {
-                let Some(event) = event else { continue };
+            for entry in batch {
+                // Within one epoch every event follows the last by one; a jump means the
+                // stream was trimmed past this node while it was away, and its state is
+                // stale. (Another epoch is a new state: the writer's lease reports it.)
+                let missed = matches!(&last, Some((epoch, seq)) if *epoch == entry.epoch && entry.seq != seq + 1);
+                last = Some((entry.epoch.clone(), entry.seq));
+                if missed
+                    && out
+                        .send_blocking(Delivery::Status(Status::GivenUp))
+                        .is_err()
+                {
+                    return;
+                }
+                let Some(event) = entry.event else { continue };
                 match &event {
                     Event::Beat { node } if *node == config.node => own_beat = Instant::now(),
                     Event::Say { id, .. } => {
@@ -284,7 +310,13 @@ fn read(
                     }
                     _ => {}
                 }
-                if out.send_blocking(Delivery::Event { id, event }).is_err() {
+                if out
+                    .send_blocking(Delivery::Event {
+                        id: entry.id,
+                        event,
+                    })
+                    .is_err()
+                {
                     return;
                 }
             }

@@ -125,7 +125,14 @@ fn all_events(redis: &Redis) -> Vec<Event> {
         if batch.is_empty() {
             return all;
         }
-        all.extend(batch.into_iter().map(|(_, e)| e.expect("a known event")));
+        for e in batch {
+            assert_eq!(
+                e.seq,
+                all.len() as u64 + 1,
+                "every event numbered, one after another"
+            );
+            all.push(e.event.expect("a known event"));
+        }
     }
 }
 
@@ -409,7 +416,8 @@ fn heartbeats_go_through_the_stream_to_a_blocked_reader() {
     b.beat("a").unwrap();
     let got = reader.join().unwrap();
     assert_eq!(got.len(), 1);
-    assert_eq!(got[0].1, Some(Event::Beat { node: "a".into() }));
+    assert_eq!(got[0].event, Some(Event::Beat { node: "a".into() }));
+    assert_eq!(got[0].seq, 1, "the first event of the state");
 }
 
 #[test]

@@ -276,3 +276,40 @@ fn connections_killed_by_redis_lose_no_event_and_deliver_none_twice() {
         );
     }
 }
+
+#[test]
+fn events_trimmed_before_the_node_read_them_make_its_state_stale() {
+    let redis = Redis::start();
+    let n = node(&redis, "a");
+    assert!(matches!(
+        status(&n, Duration::from_secs(5)),
+        Status::Connected { .. }
+    ));
+    // Wait for the reader to have read something (its own heartbeat).
+    next(&n, Duration::from_secs(5), |d| match d {
+        Delivery::Event {
+            event: Event::Beat { .. },
+            ..
+        } => Some(()),
+        _ => None,
+    });
+    // Three events appended and trimmed away at once: the reader never sees them.
+    let mut con = redis::Client::open(redis.url())
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    let mut pipe = redis::pipe();
+    pipe.atomic();
+    for _ in 0..3 {
+        pipe.cmd("FCALL")
+            .arg("chat_beat")
+            .arg(0)
+            .arg("test")
+            .arg(100)
+            .arg("other");
+    }
+    pipe.cmd("XTRIM").arg("test:events").arg("MAXLEN").arg(0);
+    pipe.query::<()>(&mut con).unwrap();
+    // The next event (the node's own heartbeat) shows the jump.
+    assert_eq!(status(&n, Duration::from_secs(5)), Status::GivenUp);
+}
