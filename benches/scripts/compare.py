@@ -104,6 +104,16 @@ def get(result, path):
     return result
 
 
+def stop(proc):
+    """SIGTERM, then SIGKILL if the server has not exited within 10 s."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 def run_once(server, scenario):
     port = free_port()
     argv = SERVERS[server](port)
@@ -120,12 +130,7 @@ def run_once(server, scenario):
             raise RuntimeError(out.stderr.strip().splitlines()[-1] if out.stderr.strip() else "no result")
         return json.loads(lines[-1])
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc)
         if "--db" in argv and argv[argv.index("--db") + 1] != ":memory:":
             shutil.rmtree(os.path.dirname(argv[argv.index("--db") + 1]), ignore_errors=True)
 

@@ -67,8 +67,7 @@ def once(server, flags):
         attack = result(tool(addr, ["flood", "--from", "127.0.0.1", "--loops", "8", "--seconds", "10"]))
         seen = [result(w) for w in watchers]
     finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+        compare.stop(proc)
     return {
         "connects_per_s": attack["connections_per_s"],
         "refused": attack["refused"],

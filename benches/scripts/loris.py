@@ -166,12 +166,7 @@ def once(binary, args):
             "server_alive": proc.poll() is None,
         }
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        compare.stop(proc)
         shutil.rmtree(tmp, ignore_errors=True)
 
 
