@@ -15,6 +15,8 @@
 //! - [`input`]: what the runtime reports besides frames: [`Join`], [`LeaveReason`],
 //!   [`Violation`];
 //! - [`output`]: [`Output`], what the runtime must do, and the ids and reasons in it;
+//! - [`order`]: [`Proposal`] and [`Event`], the shared changes a node of a cluster hands
+//!   to the broker and applies once ordered (a single server orders them itself);
 //! - [`payload`]: [`Payload`], one rendered line shared by all its recipients;
 //! - [`line`]: every line the server sends, described once, rendered as text or JSON;
 //! - [`read_back`]: a JSON line read back as its text line, for clients that need ids but
@@ -73,6 +75,7 @@ mod heartbeat;
 pub mod input;
 pub mod line;
 pub mod name;
+pub mod order;
 pub mod output;
 pub mod payload;
 mod rate;
@@ -88,6 +91,7 @@ pub use chat::Chat;
 pub use config::Config;
 pub use input::{Join, JoinError, LeaveReason, Violation};
 pub use line::Rendering;
+pub use order::{Event, Proposal};
 pub use output::{CloseReason, ConnId, Output};
 pub use payload::Payload;
 pub use room::MAIN;

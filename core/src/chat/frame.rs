@@ -5,9 +5,8 @@ use crate::command::{self, Command, Request};
 use crate::forgery;
 use crate::line::{Line, Problem, RoomCount};
 use crate::name;
+use crate::order::Proposal;
 use crate::output::{CloseReason, ConnId};
-use crate::room::{said, Spoken};
-use crate::store::Kept;
 use crate::text;
 use crate::time::Now;
 use std::borrow::Cow;
@@ -134,21 +133,14 @@ impl Chat {
         };
         let (from, room) = (user.name.clone(), user.room.clone());
         for text in lines {
-            let kept = Kept {
-                id: self.take_line_id(),
+            self.order(Proposal::Say {
+                from: id,
                 room: room.clone(),
-                from: from.clone(),
+                name: from.clone(),
                 text: Arc::from(text),
                 action,
                 ts: now.unix_ms,
-            };
-            if !self.broadcast(&room, &said(&kept, false), None) {
-                continue;
-            }
-            self.keep(&kept);
-            let spoken = Spoken { kept };
-            let cap = self.config.history;
-            self.change_history(&room, |r| r.remember(spoken, cap));
+            });
         }
     }
 

@@ -3,6 +3,7 @@
 mod fanout;
 mod frame;
 mod memory;
+mod ordered;
 mod presence;
 mod replay;
 
@@ -12,6 +13,7 @@ use crate::heartbeat::Heartbeat;
 use crate::input::{self, Join, JoinError, LeaveReason, Violation};
 use crate::line::{Line, Problem, Rendering};
 use crate::name;
+use crate::order::Proposal;
 use crate::output::{CloseReason, ConnId, Output};
 use crate::rate::TokenBucket;
 use crate::room::{Room, MAIN};
@@ -85,6 +87,9 @@ pub struct Chat {
     quiet: BTreeMap<u64, Arc<str>>,
     /// Changes of history so far: the clock of `quiet`.
     touches: u64,
+    /// In a cluster: the changes waiting to be handed to the broker (see `order`); `None`
+    /// for a single server, which orders its changes itself.
+    proposals: Option<VecDeque<Proposal>>,
 }
 
 impl Chat {
@@ -100,6 +105,16 @@ impl Chat {
     pub fn with_store(config: Config, restored: Restored) -> Self {
         let next_id = restored.next_id.max(1);
         Self::start(config, Some(Storage::new(restored.reserved)), next_id)
+    }
+
+    /// A node of a cluster: its lines are ordered by the broker (see
+    /// [`poll_proposal`](Self::poll_proposal) and [`handle_event`](Self::handle_event)),
+    /// history is kept in memory as the events come.
+    pub fn in_cluster(config: Config) -> Self {
+        Chat {
+            proposals: Some(VecDeque::new()),
+            ..Self::start(config, None, 1)
+        }
     }
 
     fn start(config: Config, store: Option<Storage>, next_line_id: u64) -> Self {
@@ -128,6 +143,7 @@ impl Chat {
             history_bytes: 0,
             quiet: BTreeMap::new(),
             touches: 0,
+            proposals: None,
         }
     }
 
@@ -349,6 +365,12 @@ impl Chat {
             self.close_overflowed();
         }
         self.outputs.pop_front()
+    }
+
+    /// In a cluster, the next change to hand to the broker; call until `None` after every
+    /// input. Always `None` for a single server.
+    pub fn poll_proposal(&mut self) -> Option<Proposal> {
+        self.proposals.as_mut()?.pop_front()
     }
 
     /// When [`handle_timeout`](Self::handle_timeout) is due next, if ever.

@@ -1,0 +1,53 @@
+//! Shared changes, ordered: a single server orders them at once, a cluster node proposes
+//! them and applies what the broker ordered. Either way the change takes effect in
+//! [`Chat::apply`], once, in the one order.
+
+use super::Chat;
+use crate::order::{Event, Proposal};
+use crate::room::{said, Spoken};
+use crate::store::Kept;
+
+impl Chat {
+    /// An event the cluster's broker ordered (this node's own proposals come back this way
+    /// too). Apply them in the broker's order.
+    pub fn handle_event(&mut self, event: Event) {
+        self.apply(event);
+    }
+
+    /// Orders a change: at once on a single server, through the broker in a cluster.
+    pub(super) fn order(&mut self, proposal: Proposal) {
+        if let Some(proposals) = self.proposals.as_mut() {
+            proposals.push_back(proposal);
+            return;
+        }
+        let event = match proposal {
+            Proposal::Say { .. } => {
+                let id = self.take_line_id();
+                proposal.ordered(id)
+            }
+        };
+        self.apply(event);
+    }
+
+    /// An ordered change takes effect.
+    fn apply(&mut self, event: Event) {
+        match event {
+            Event::Said(kept) => self.apply_said(kept),
+        }
+    }
+
+    /// A chat line goes to the room's members here and into its history. A room nobody is
+    /// in here gets nothing (its history is read back when someone joins it).
+    fn apply_said(&mut self, kept: Kept) {
+        // Ids are the order's: what this node has seen bounds what a replay may hold.
+        self.next_line_id = self.next_line_id.max(kept.id + 1);
+        let room = kept.room.clone();
+        if !self.broadcast(&room, &said(&kept, false), None) {
+            return;
+        }
+        self.keep(&kept);
+        let spoken = Spoken { kept };
+        let cap = self.config.history;
+        self.change_history(&room, |r| r.remember(spoken, cap));
+    }
+}

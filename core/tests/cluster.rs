@@ -1,0 +1,190 @@
+//! Several nodes of a cluster and a model of the broker, simulated together: whatever the
+//! interleaving of proposals, orderings and deliveries, every member of a room on every node
+//! hears the room's lines in the one order the broker gave them.
+
+mod common;
+use chat_core::{Chat, Config, ConnId, Event, Proposal};
+use common::Harness;
+use std::collections::VecDeque;
+
+/// A node: a chat in cluster mode, its proposals not yet taken by the broker, and how many
+/// of the broker's events it has applied.
+struct Node {
+    h: Harness,
+    pending: VecDeque<Proposal>,
+    applied: usize,
+}
+
+impl Node {
+    fn new(config: &Config) -> Node {
+        let mut h = Harness::with(config.clone());
+        h.chat = Chat::in_cluster(config.clone());
+        Node {
+            h,
+            pending: VecDeque::new(),
+            applied: 0,
+        }
+    }
+
+    /// Collects what the chat asks the broker to order.
+    fn collect(&mut self) {
+        while let Some(p) = self.h.chat.poll_proposal() {
+            self.pending.push_back(p);
+        }
+    }
+}
+
+/// The broker as the core sees it: it takes proposals in the order it gets them, gives each
+/// line the next id, and keeps the one log of events every node applies in order.
+#[derive(Default)]
+struct Broker {
+    log: Vec<Event>,
+}
+
+impl Broker {
+    fn order(&mut self, p: Proposal) {
+        let id = self.log.len() as u64 + 1;
+        self.log.push(p.ordered(id));
+    }
+}
+
+/// A small deterministic generator (xorshift), so that each seed is one interleaving.
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: usize) -> usize {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 % n as u64) as usize
+    }
+}
+
+fn config() -> Config {
+    Config {
+        rate: 0.0,
+        ..Config::default()
+    }
+}
+
+/// The chat lines (not notices) in what `id` received.
+fn chat_lines(h: &mut Harness, id: ConnId) -> Vec<String> {
+    h.lines(id)
+        .into_iter()
+        .filter(|l| l.starts_with('['))
+        .collect()
+}
+
+#[test]
+fn every_member_on_every_node_hears_one_order() {
+    for seed in 1..=40u64 {
+        let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        let mut nodes: Vec<Node> = (0..3).map(|_| Node::new(&config())).collect();
+        let users: Vec<Vec<ConnId>> = nodes
+            .iter_mut()
+            .map(|n| (0..3).map(|_| n.h.join()).collect())
+            .collect();
+        let mut broker = Broker::default();
+        let mut said = 0;
+        for _ in 0..300 {
+            match rng.below(3) {
+                0 => {
+                    let n = rng.below(3);
+                    let u = users[n][rng.below(3)];
+                    nodes[n].h.send(u, &format!("n{n} #{said}"));
+                    nodes[n].collect();
+                    said += 1;
+                }
+                1 => {
+                    let n = rng.below(3);
+                    if let Some(p) = nodes[n].pending.pop_front() {
+                        broker.order(p);
+                    }
+                }
+                _ => {
+                    let n = rng.below(3);
+                    let node = &mut nodes[n];
+                    if let Some(e) = broker.log.get(node.applied) {
+                        node.h.chat.handle_event(e.clone());
+                        node.h.drain();
+                        node.applied += 1;
+                    }
+                }
+            }
+        }
+        // Everything left is ordered, then delivered everywhere.
+        for node in &mut nodes {
+            while let Some(p) = node.pending.pop_front() {
+                broker.order(p);
+            }
+        }
+        for node in &mut nodes {
+            for e in &broker.log[node.applied..] {
+                node.h.chat.handle_event(e.clone());
+                node.h.drain();
+            }
+            assert_eq!(node.h.chat.poll_proposal(), None, "a line is proposed once");
+        }
+        assert_eq!(
+            broker.log.len(),
+            said,
+            "seed {seed}: every line ordered once"
+        );
+        let expected: Vec<String> = broker
+            .log
+            .iter()
+            .map(|e| match e {
+                Event::Said(k) => format!("[{}]: {}", k.from, k.text),
+            })
+            .collect();
+        for (n, node) in nodes.iter_mut().enumerate() {
+            for &u in &users[n] {
+                let got = chat_lines(&mut node.h, u);
+                assert_eq!(got, expected, "seed {seed}: node {n}, {u}");
+            }
+        }
+    }
+}
+
+#[test]
+fn a_line_reaches_the_room_on_other_nodes_and_only_that_room() {
+    let mut a = Node::new(&config());
+    let mut b = Node::new(&config());
+    let alice = a.h.join_named("alice");
+    let bob = b.h.join_named("bob");
+    let carol = b.h.join_named("carol");
+    b.h.send(carol, "/join rust");
+    let _ = (a.h.read(alice), b.h.read(bob), b.h.read(carol));
+    a.h.send(alice, "hello from a");
+    a.collect();
+    assert!(
+        a.h.lines(alice).is_empty(),
+        "nothing is heard before it is ordered"
+    );
+    let mut broker = Broker::default();
+    broker.order(a.pending.pop_front().expect("proposed"));
+    for node in [&mut a, &mut b] {
+        node.h.chat.handle_event(broker.log[0].clone());
+        node.h.drain();
+    }
+    assert_eq!(a.h.lines(alice), ["[alice]: hello from a"]);
+    assert_eq!(b.h.lines(bob), ["[alice]: hello from a"]);
+    assert!(b.h.lines(carol).is_empty(), "another room hears nothing");
+    // A joiner on b hears the line in the room's history.
+    let dave = b.h.join_named("dave");
+    let got = b.h.lines(dave);
+    assert!(
+        got.contains(&"[alice]: hello from a".to_string()),
+        "{got:?}"
+    );
+}
+
+#[test]
+fn a_single_server_orders_its_lines_itself() {
+    let mut h = Harness::new();
+    let alice = h.join_named("alice");
+    let _ = h.read(alice);
+    h.send(alice, "hi");
+    assert_eq!(h.chat.poll_proposal(), None);
+    assert_eq!(h.lines(alice), ["[alice]: hi"]);
+}
