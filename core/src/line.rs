@@ -127,6 +127,8 @@ pub(crate) enum Problem<'a> {
     TooManyLines(usize),
     MessageTooLong(usize),
     SlowDown(f64),
+    /// In a cluster, the broker could not order the line: it went to nobody.
+    NotSent,
 }
 
 impl Problem<'_> {
@@ -145,6 +147,7 @@ impl Problem<'_> {
             Problem::TooManyLines(_) => "too_many_lines",
             Problem::MessageTooLong(_) => "message_too_long",
             Problem::SlowDown(_) => "slow_down",
+            Problem::NotSent => "not_sent",
         }
     }
 
@@ -163,6 +166,7 @@ impl Problem<'_> {
             Problem::TooManyLines(max) => format!("too many lines (max {max})"),
             Problem::MessageTooLong(max) => format!("message too long (max {max} bytes)"),
             Problem::SlowDown(rate) => format!("slow down (max {rate} lines/s)"),
+            Problem::NotSent => "not sent: the chat is reconnecting".to_string(),
         }
     }
 }

@@ -188,3 +188,41 @@ fn a_single_server_orders_its_lines_itself() {
     assert_eq!(h.chat.poll_proposal(), None);
     assert_eq!(h.lines(alice), ["[alice]: hi"]);
 }
+
+#[test]
+fn a_line_the_broker_cannot_order_is_refused_to_its_sender_only() {
+    let mut a = Node::new(&config());
+    let alice = a.h.join_named("alice");
+    let bob = a.h.join_json("bob");
+    let _ = (a.h.read(alice), a.h.read(bob));
+    a.h.send(alice, "one\ntwo");
+    a.h.send(bob, "three");
+    a.collect();
+    assert_eq!(a.pending.len(), 3);
+    while let Some(p) = a.pending.pop_front() {
+        a.h.chat.handle_not_ordered(p);
+        a.h.drain();
+    }
+    assert_eq!(
+        a.h.lines(alice),
+        [
+            "! not sent: the chat is reconnecting",
+            "! not sent: the chat is reconnecting"
+        ]
+    );
+    let json = a.h.lines(bob);
+    assert_eq!(json.len(), 1, "{json:?}");
+    let error = common::json(&json[0]);
+    assert_eq!(
+        (error["type"].as_str(), error["code"].as_str()),
+        (Some("error"), Some("not_sent"))
+    );
+    // A sender gone meanwhile is simply not told.
+    a.h.send(alice, "four");
+    a.collect();
+    a.h.leave(alice);
+    let _ = a.h.read(bob); // alice's leave
+    a.h.chat.handle_not_ordered(a.pending.pop_front().unwrap());
+    a.h.drain();
+    a.h.assert_quiet();
+}

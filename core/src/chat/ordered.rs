@@ -3,6 +3,7 @@
 //! [`Chat::apply`], once, in the one order.
 
 use super::Chat;
+use crate::line::{Line, Problem};
 use crate::order::{Event, Proposal};
 use crate::room::{said, Spoken};
 use crate::store::Kept;
@@ -12,6 +13,15 @@ impl Chat {
     /// too). Apply them in the broker's order.
     pub fn handle_event(&mut self, event: Event) {
         self.apply(event);
+    }
+
+    /// The broker could not order a proposal (it cannot be reached, or its queue is full):
+    /// nothing changed, and the sender is told `! not sent: the chat is reconnecting`
+    /// rather than the line reaching part of the room or arriving out of order.
+    pub fn handle_not_ordered(&mut self, proposal: Proposal) {
+        match proposal {
+            Proposal::Say { from, .. } => self.tell(from, &Line::Error(Problem::NotSent)),
+        }
     }
 
     /// Orders a change: at once on a single server, through the broker in a cluster.
