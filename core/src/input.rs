@@ -46,6 +46,9 @@ pub enum JoinError {
     /// again after this long.
     #[error("connecting too fast")]
     TooFast(Duration),
+    /// In a cluster, the broker cannot be reached (HTTP 503 with `Retry-After`).
+    #[error("the chat is reconnecting")]
+    Reconnecting,
 }
 
 /// Why the runtime says a connection has gone.

@@ -88,6 +88,11 @@ pub(crate) enum Line<'a> {
         room: &'a str,
         count: usize,
     },
+    /// In a cluster: the broker was lost (`* the chat is reconnecting`) or is back
+    /// (`* the chat is back`).
+    Status {
+        connected: bool,
+    },
     Error(Problem<'a>),
 }
 
@@ -239,6 +244,8 @@ impl<'a> Line<'a> {
             }
             Line::Help { commands } => format!("* commands: {}", commands.join(", ")),
             Line::Skipped { count, .. } => format!("* {count} earlier lines skipped"),
+            Line::Status { connected: false } => "* the chat is reconnecting".to_string(),
+            Line::Status { connected: true } => "* the chat is back".to_string(),
             Line::Error(p) => error_text(&p.words()),
         })
     }

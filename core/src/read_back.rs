@@ -105,6 +105,9 @@ pub fn as_text(json: &str, welcome: Welcome) -> Option<Vec<String>> {
             room: s("room")?,
             count: n("count")? as usize,
         },
+        "status" => Line::Status {
+            connected: v.get("connected")?.as_bool()?,
+        },
         "error" => return Some(vec![error_text(s("text")?)]),
         _ => return None,
     };

@@ -226,3 +226,75 @@ fn a_line_the_broker_cannot_order_is_refused_to_its_sender_only() {
     a.h.drain();
     a.h.assert_quiet();
 }
+
+#[test]
+fn while_the_broker_is_away_users_are_told_once_and_nothing_is_ordered() {
+    let mut a = Node::new(&config());
+    let alice = a.h.join_named("alice");
+    let bob = a.h.join_json("bob");
+    let _ = (a.h.read(alice), a.h.read(bob));
+    a.h.chat.handle_broker(false);
+    a.h.chat.handle_broker(false);
+    a.h.drain();
+    assert_eq!(a.h.lines(alice), ["* the chat is reconnecting"]);
+    let told = a.h.lines(bob);
+    assert_eq!(told.len(), 1, "told once: {told:?}");
+    assert_eq!(
+        common::json(&told[0]),
+        serde_json::json!({"type": "status", "connected": false})
+    );
+    assert_eq!(
+        chat_core::read_back::as_text(&told[0], chat_core::read_back::Welcome::Connected),
+        Some(vec!["* the chat is reconnecting".to_string()])
+    );
+    // Lines and commands are refused, /help still answers; nothing is proposed.
+    for input in [
+        "hello",
+        "/me waves",
+        "/users",
+        "/nick al",
+        "/join rust",
+        "/whisper bob hi",
+    ] {
+        a.h.send(alice, input);
+        assert_eq!(
+            a.h.lines(alice),
+            ["! not sent: the chat is reconnecting"],
+            "{input}"
+        );
+    }
+    a.h.send(alice, "/help");
+    assert!(a.h.lines(alice)[0].starts_with("* commands:"));
+    a.collect();
+    assert!(a.pending.is_empty(), "nothing to order");
+    assert!(a.h.lines(bob).is_empty());
+    // Nobody new gets in meanwhile; the connections stay.
+    let refused = a.h.chat.handle_join(chat_core::Join::default(), a.h.now());
+    assert_eq!(refused, Err(chat_core::JoinError::Reconnecting));
+    assert_eq!(a.h.chat.connections(), 2);
+    // Back: told once, and lines are ordered again.
+    a.h.chat.handle_broker(true);
+    a.h.drain();
+    assert_eq!(a.h.lines(alice), ["* the chat is back"]);
+    assert_eq!(common::json(&a.h.lines(bob)[0])["connected"], true);
+    a.h.send(alice, "again");
+    a.collect();
+    assert_eq!(a.pending.len(), 1);
+    // /quit still works while away.
+    a.h.chat.handle_broker(false);
+    a.h.drain();
+    let _ = a.h.read(alice);
+    a.h.send(alice, "/quit");
+    assert!(a.h.read(alice).contains(&common::Got::Close(1000)));
+}
+
+#[test]
+fn a_single_server_has_no_broker_to_lose() {
+    let mut h = Harness::new();
+    let alice = h.join_named("alice");
+    let _ = h.read(alice);
+    h.chat.handle_broker(false);
+    h.drain();
+    h.send(alice, "hi");
+    assert_eq!(h.lines(alice), ["[alice]: hi"]);
+}

@@ -56,6 +56,10 @@ impl Chat {
         if !self.pay(id, cost, now) {
             return;
         }
+        let always = matches!(request, Request::Command(Command::Help | Command::Quit));
+        if self.cannot_order() && !always {
+            return self.tell(id, &Line::Error(Problem::NotSent));
+        }
         match request {
             Request::Say(first) => {
                 let all = std::iter::once(first).chain(rest.iter().map(|l| &**l));

@@ -90,6 +90,8 @@ pub struct Chat {
     /// In a cluster: the changes waiting to be handed to the broker (see `order`); `None`
     /// for a single server, which orders its changes itself.
     proposals: Option<VecDeque<Proposal>>,
+    /// In a cluster, the broker cannot be reached: nothing can be ordered (see `ordered`).
+    reconnecting: bool,
 }
 
 impl Chat {
@@ -144,6 +146,7 @@ impl Chat {
             quiet: BTreeMap::new(),
             touches: 0,
             proposals: None,
+            reconnecting: false,
         }
     }
 
@@ -203,6 +206,9 @@ impl Chat {
         }
         if self.is_full() {
             return Err(JoinError::Full(self.config.max_connections));
+        }
+        if self.reconnecting {
+            return Err(JoinError::Reconnecting);
         }
         let bucket = self.admit(join.addr, now.at)?;
         let id = ConnId(self.next_id);

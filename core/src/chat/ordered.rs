@@ -5,6 +5,7 @@
 use super::Chat;
 use crate::line::{Line, Problem};
 use crate::order::{Event, Proposal};
+use crate::output::ConnId;
 use crate::room::{said, Spoken};
 use crate::store::Kept;
 
@@ -22,6 +23,30 @@ impl Chat {
         match proposal {
             Proposal::Say { from, .. } => self.tell(from, &Line::Error(Problem::NotSent)),
         }
+    }
+
+    /// In a cluster, the runtime lost the broker (`connected: false`) or has it back. Every
+    /// user here is told once, `* the chat is reconnecting` or `* the chat is back` (JSON
+    /// `{"type":"status","connected":…}`); meanwhile lines and commands but `/help` and
+    /// `/quit` are refused with `! not sent: the chat is reconnecting`, and joins with
+    /// [`JoinError::Reconnecting`](crate::JoinError::Reconnecting). Their connections stay,
+    /// however long it lasts.
+    pub fn handle_broker(&mut self, connected: bool) {
+        if self.proposals.is_none() || self.reconnecting != connected {
+            return; // a single server has no broker; no news is no change
+        }
+        self.reconnecting = !connected;
+        let line = Line::Status { connected };
+        let mut ids: Vec<ConnId> = self.users.keys().copied().collect();
+        ids.sort_unstable();
+        for id in ids {
+            self.tell(id, &line);
+        }
+    }
+
+    /// Whether input that needs the order must be refused now (the broker is away).
+    pub(super) fn cannot_order(&self) -> bool {
+        self.reconnecting
     }
 
     /// Orders a change: at once on a single server, through the broker in a cluster.
