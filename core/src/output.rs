@@ -67,6 +67,9 @@ pub enum CloseReason {
     /// The connection's history replay waited on the store for too long (1013): reconnect
     /// with `since` to get it.
     TryAgain,
+    /// In a cluster, this node's state went stale while it was cut off (1012, service
+    /// restart): reconnect (with `since`) to a node that has the chat as it is.
+    Restart,
 }
 
 impl CloseReason {
@@ -79,6 +82,7 @@ impl CloseReason {
             CloseReason::MessageTooBig => 1009,
             CloseReason::ProtocolError => 1002,
             CloseReason::TryAgain => 1013,
+            CloseReason::Restart => 1012,
         }
     }
 
@@ -92,6 +96,7 @@ impl CloseReason {
             CloseReason::MessageTooBig => "message too big",
             CloseReason::ProtocolError => "protocol error",
             CloseReason::TryAgain => "try again later",
+            CloseReason::Restart => "service restart",
         }
     }
 }

@@ -33,7 +33,10 @@ impl Stats {
             CloseReason::InvalidUtf8 => self.dropped_invalid_utf8 += 1,
             CloseReason::MessageTooBig => self.dropped_too_big += 1,
             CloseReason::ProtocolError => self.dropped_protocol += 1,
-            CloseReason::Quit | CloseReason::Shutdown | CloseReason::TryAgain => {}
+            CloseReason::Quit
+            | CloseReason::Shutdown
+            | CloseReason::TryAgain
+            | CloseReason::Restart => {}
         }
     }
 

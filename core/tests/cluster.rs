@@ -298,3 +298,38 @@ fn a_single_server_has_no_broker_to_lose() {
     h.send(alice, "hi");
     assert_eq!(h.lines(alice), ["[alice]: hi"]);
 }
+
+#[test]
+fn a_node_given_up_closes_everyone_with_1012_and_starts_afresh() {
+    let mut a = Node::new(&config());
+    let alice = a.h.join_named("alice");
+    let bob = a.h.join_named("bob");
+    a.h.send(bob, "/join rust");
+    let _ = (a.h.read(alice), a.h.read(bob));
+    a.h.chat.handle_given_up();
+    a.h.drain();
+    assert_eq!(
+        a.h.read(alice),
+        [common::Got::Close(1012)],
+        "closed, nothing else"
+    );
+    assert_eq!(a.h.read(bob), [common::Got::Close(1012)]);
+    assert_eq!(a.h.chat.connections(), 0);
+    // Afresh: the names are free again, the clients come back.
+    let again = a.h.join_named("alice");
+    assert!(a
+        .h
+        .lines(again)
+        .contains(&"* you are alice in #main".to_string()));
+}
+
+#[test]
+fn a_single_server_is_never_given_up() {
+    let mut h = Harness::new();
+    let alice = h.join_named("alice");
+    let _ = h.read(alice);
+    h.chat.handle_given_up();
+    h.drain();
+    h.assert_quiet();
+    assert_eq!(h.chat.connections(), 1);
+}

@@ -342,14 +342,17 @@ impl Chat {
     pub fn handle_shutdown(&mut self) {
         self.stopping = true;
         self.store_shutdown();
+        self.close_everyone(CloseReason::Shutdown);
+    }
+
+    /// Closes every connection with `reason`, silently (nobody hears anyone leave), and
+    /// forgets every user; `main` keeps its history in memory, other rooms go.
+    fn close_everyone(&mut self, reason: CloseReason) {
         self.held = 0;
         let mut ids: Vec<ConnId> = self.users.keys().copied().collect();
         ids.sort_unstable();
         for id in ids {
-            self.outputs.push_back(Output::Close {
-                to: id,
-                reason: CloseReason::Shutdown,
-            });
+            self.outputs.push_back(Output::Close { to: id, reason });
         }
         self.users.clear();
         self.names.clear();

@@ -5,7 +5,7 @@
 use super::Chat;
 use crate::line::{Line, Problem};
 use crate::order::{Event, Proposal};
-use crate::output::ConnId;
+use crate::output::{CloseReason, ConnId};
 use crate::room::{said, Spoken};
 use crate::store::Kept;
 
@@ -41,6 +41,16 @@ impl Chat {
         ids.sort_unstable();
         for id in ids {
             self.tell(id, &line);
+        }
+    }
+
+    /// In a cluster, this node's state is stale: the others gave it up while it was cut off,
+    /// or it missed events. Every connection is closed with 1012 (service restart), silently
+    /// (the other nodes have already seen these users leave), so that clients reconnect
+    /// and resume; the node then takes new connections afresh.
+    pub fn handle_given_up(&mut self) {
+        if self.proposals.is_some() {
+            self.close_everyone(CloseReason::Restart);
         }
     }
 
