@@ -43,11 +43,15 @@ use std::time::Instant;
 ///   [`handle_text`](Self::handle_text), [`handle_activity`](Self::handle_activity),
 ///   [`handle_violation`](Self::handle_violation), [`handle_leave`](Self::handle_leave),
 ///   [`handle_timeout`](Self::handle_timeout), [`handle_shutdown`](Self::handle_shutdown);
-///   and from a store: [`handle_fetched`](Self::handle_fetched),
-///   [`handle_reserved`](Self::handle_reserved);
+///   from a store: [`handle_fetched`](Self::handle_fetched),
+///   [`handle_reserved`](Self::handle_reserved); and, for a node of a cluster, from its
+///   broker: [`handle_event`](Self::handle_event),
+///   [`handle_not_ordered`](Self::handle_not_ordered),
+///   [`handle_broker`](Self::handle_broker), [`handle_given_up`](Self::handle_given_up);
 /// - **outputs**: [`poll_output`](Self::poll_output) until it returns `None`, the same for
-///   [`poll_store`](Self::poll_store) with a store, then [`poll_timeout`](Self::poll_timeout)
-///   for when to call `handle_timeout` next.
+///   [`poll_store`](Self::poll_store) with a store and [`poll_proposal`](Self::poll_proposal)
+///   in a cluster, then [`poll_timeout`](Self::poll_timeout) for when to call
+///   `handle_timeout` next.
 ///
 /// After every input, drain `poll_output` before waiting: outputs are addressed to
 /// connections by [`ConnId`] and come in the order every recipient must see them.
