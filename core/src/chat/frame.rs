@@ -56,8 +56,9 @@ impl Chat {
         if !self.pay(id, cost, now) {
             return;
         }
+        // While a cluster's broker is away nothing can be ordered (see `ordered`).
         let always = matches!(request, Request::Command(Command::Help | Command::Quit));
-        if self.cannot_order() && !always {
+        if self.reconnecting && !always {
             return self.tell(id, &Line::Error(Problem::NotSent));
         }
         match request {

@@ -54,11 +54,6 @@ impl Chat {
         }
     }
 
-    /// Whether input that needs the order must be refused now (the broker is away).
-    pub(super) fn cannot_order(&self) -> bool {
-        self.reconnecting
-    }
-
     /// Orders a change: at once on a single server, through the broker in a cluster.
     pub(super) fn order(&mut self, proposal: Proposal) {
         if let Some(proposals) = self.proposals.as_mut() {
