@@ -313,3 +313,55 @@ fn events_trimmed_before_the_node_read_them_make_its_state_stale() {
     // The next event (the node's own heartbeat) shows the jump.
     assert_eq!(status(&n, Duration::from_secs(5)), Status::GivenUp);
 }
+
+#[test]
+fn a_full_queue_answers_not_sent_at_once_and_the_node_goes_on() {
+    let redis = Redis::start();
+    let n = node(&redis, "a");
+    assert!(matches!(
+        status(&n, Duration::from_secs(5)),
+        Status::Connected { .. }
+    ));
+    let me = member("a", 0);
+    n.propose(0, join(&me));
+    assert!(matches!(answer(&n, 0), Answer::Joined(Some(_))));
+    // Redis stops answering: the writer waits on its pipeline, proposals pile up.
+    redis.signal("STOP");
+    let mut refused = None;
+    for tag in 1..=(chat_cluster::node::QUEUE as u64 + chat_cluster::node::BATCH as u64 + 1) {
+        if let Some(answer) = n.propose(tag, say(&me, "queued")) {
+            refused = Some((tag, answer));
+            break;
+        }
+    }
+    redis.signal("CONT");
+    let (tag, answer) = refused.expect("the queue is bounded");
+    assert_eq!(answer, Answer::NotSent);
+    assert!(
+        tag > chat_cluster::node::QUEUE as u64,
+        "refused only once full (at {tag})"
+    );
+    // Redis answers again: what was queued is ordered, and so is a new line.
+    let mut fresh = tag + 1;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        // Refused while the queue is still full; taken once it has room.
+        if n.propose(fresh, say(&me, "after")).is_none() {
+            if let Answer::Said(Some(_)) = answer_of(&n, fresh) {
+                break;
+            }
+        } else {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert!(Instant::now() < deadline, "never ordered again");
+        fresh += 1;
+    }
+}
+
+/// The answer to `tag`, skipping everything else (other answers included).
+fn answer_of(node: &Node, tag: u64) -> Answer {
+    next(node, Duration::from_secs(30), |d| match d {
+        Delivery::Answer { tag: t, answer } if t == tag => Some(answer),
+        _ => None,
+    })
+}
