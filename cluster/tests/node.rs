@@ -6,6 +6,15 @@ use chat_cluster::testing::Redis;
 use chat_cluster::{Answer, Broker, Delivery, Event, Node, NodeConfig, Proposal, Status};
 use std::time::{Duration, Instant};
 
+/// A node of a fresh Redis, once connected; with the epoch it learnt.
+fn connected(redis: &Redis) -> (Node, String) {
+    let n = node(redis, "a");
+    match status(&n, Duration::from_secs(5)) {
+        Status::Connected { epoch, fresh: true } => (n, epoch),
+        other => panic!("a first registration, got {other:?}"),
+    }
+}
+
 fn node(redis: &Redis, name: &str) -> Node {
     Node::start(NodeConfig {
         url: redis.url(),
@@ -51,8 +60,10 @@ fn status(node: &Node, within: Duration) -> Status {
     })
 }
 
+/// The answer to `tag`, skipping everything else (other answers included). Generous: after
+/// a pause the writer first works through a full queue.
 fn answer(node: &Node, tag: u64) -> Answer {
-    next(node, Duration::from_secs(5), |d| match d {
+    next(node, Duration::from_secs(30), |d| match d {
         Delivery::Answer { tag: t, answer } if t == tag => Some(answer),
         _ => None,
     })
@@ -79,11 +90,7 @@ fn join(m: &Member) -> Proposal {
 #[test]
 fn a_node_connects_and_its_changes_come_back_as_events_in_order() {
     let redis = Redis::start();
-    let n = node(&redis, "a");
-    assert!(matches!(
-        status(&n, Duration::from_secs(5)),
-        Status::Connected { fresh: true, .. }
-    ));
+    let (n, _) = connected(&redis);
     let me = member("a", 0);
     assert_eq!(n.propose(1, join(&me)), None);
     for i in 0..3 {
@@ -128,10 +135,7 @@ fn a_node_connects_and_its_changes_come_back_as_events_in_order() {
 #[test]
 fn redis_lost_and_back_is_reported_within_5_s_and_the_state_is_new() {
     let mut redis = Redis::start();
-    let n = node(&redis, "a");
-    let Status::Connected { epoch, .. } = status(&n, Duration::from_secs(5)) else {
-        panic!("connected first");
-    };
+    let (n, epoch) = connected(&redis);
     redis.kill();
     assert_eq!(status(&n, Duration::from_secs(5)), Status::Reconnecting);
     assert_eq!(n.propose(1, join(&member("a", 0))), None);
@@ -153,10 +157,7 @@ fn redis_lost_and_back_is_reported_within_5_s_and_the_state_is_new() {
 #[test]
 fn a_paused_redis_is_noticed_and_the_state_is_kept_when_it_resumes() {
     let redis = Redis::start();
-    let n = node(&redis, "a");
-    let Status::Connected { epoch, .. } = status(&n, Duration::from_secs(5)) else {
-        panic!("connected first");
-    };
+    let (n, epoch) = connected(&redis);
     redis.signal("STOP");
     let noticed = status(&n, Duration::from_secs(5));
     redis.signal("CONT");
@@ -174,11 +175,7 @@ fn a_paused_redis_is_noticed_and_the_state_is_kept_when_it_resumes() {
 #[test]
 fn a_node_the_others_gave_up_is_told_so_and_registers_afresh() {
     let redis = Redis::start();
-    let n = node(&redis, "a");
-    assert!(matches!(
-        status(&n, Duration::from_secs(5)),
-        Status::Connected { fresh: true, .. }
-    ));
+    let (n, _) = connected(&redis);
     // As if its lease had ended while it was cut off: another node gives it up.
     let mut con = redis::Client::open(redis.url())
         .unwrap()
@@ -202,11 +199,7 @@ fn a_node_the_others_gave_up_is_told_so_and_registers_afresh() {
 #[test]
 fn connections_killed_by_redis_lose_no_event_and_deliver_none_twice() {
     let redis = Redis::start();
-    let n = node(&redis, "a");
-    assert!(matches!(
-        status(&n, Duration::from_secs(5)),
-        Status::Connected { .. }
-    ));
+    let (n, _) = connected(&redis);
     let me = member("a", 0);
     n.propose(0, join(&me));
     assert!(matches!(answer(&n, 0), Answer::Joined(_)));
@@ -280,11 +273,7 @@ fn connections_killed_by_redis_lose_no_event_and_deliver_none_twice() {
 #[test]
 fn events_trimmed_before_the_node_read_them_make_its_state_stale() {
     let redis = Redis::start();
-    let n = node(&redis, "a");
-    assert!(matches!(
-        status(&n, Duration::from_secs(5)),
-        Status::Connected { .. }
-    ));
+    let (n, _) = connected(&redis);
     // Wait for the reader to have read something (its own heartbeat).
     next(&n, Duration::from_secs(5), |d| match d {
         Delivery::Event {
@@ -317,11 +306,7 @@ fn events_trimmed_before_the_node_read_them_make_its_state_stale() {
 #[test]
 fn a_full_queue_answers_not_sent_at_once_and_the_node_goes_on() {
     let redis = Redis::start();
-    let n = node(&redis, "a");
-    assert!(matches!(
-        status(&n, Duration::from_secs(5)),
-        Status::Connected { .. }
-    ));
+    let (n, _) = connected(&redis);
     let me = member("a", 0);
     n.propose(0, join(&me));
     assert!(matches!(answer(&n, 0), Answer::Joined(Some(_))));
@@ -329,14 +314,14 @@ fn a_full_queue_answers_not_sent_at_once_and_the_node_goes_on() {
     redis.signal("STOP");
     let mut refused = None;
     for tag in 1..=(chat_cluster::node::QUEUE as u64 + chat_cluster::node::BATCH as u64 + 1) {
-        if let Some(answer) = n.propose(tag, say(&me, "queued")) {
-            refused = Some((tag, answer));
+        if let Some(refusal) = n.propose(tag, say(&me, "queued")) {
+            refused = Some((tag, refusal));
             break;
         }
     }
     redis.signal("CONT");
-    let (tag, answer) = refused.expect("the queue is bounded");
-    assert_eq!(answer, Answer::NotSent);
+    let (tag, refusal) = refused.expect("the queue is bounded");
+    assert_eq!(refusal, Answer::NotSent);
     assert!(
         tag > chat_cluster::node::QUEUE as u64,
         "refused only once full (at {tag})"
@@ -347,7 +332,7 @@ fn a_full_queue_answers_not_sent_at_once_and_the_node_goes_on() {
     loop {
         // Refused while the queue is still full; taken once it has room.
         if n.propose(fresh, say(&me, "after")).is_none() {
-            if let Answer::Said(Some(_)) = answer_of(&n, fresh) {
+            if let Answer::Said(Some(_)) = answer(&n, fresh) {
                 break;
             }
         } else {
@@ -356,12 +341,4 @@ fn a_full_queue_answers_not_sent_at_once_and_the_node_goes_on() {
         assert!(Instant::now() < deadline, "never ordered again");
         fresh += 1;
     }
-}
-
-/// The answer to `tag`, skipping everything else (other answers included).
-fn answer_of(node: &Node, tag: u64) -> Answer {
-    next(node, Duration::from_secs(30), |d| match d {
-        Delivery::Answer { tag: t, answer } if t == tag => Some(answer),
-        _ => None,
-    })
 }
