@@ -30,6 +30,8 @@ fn join() -> Proposal {
         member: member(),
         room: "main".into(),
         wanted: None,
+        quiet: false,
+        again: false,
     }
 }
 

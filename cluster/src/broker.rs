@@ -4,7 +4,7 @@
 //! store's writer), so the tokio, async-std and smol binaries share one implementation and
 //! the stream's long blocking read never meets a client-side response timeout.
 
-use crate::event::{Entry, Event, Lease};
+use crate::event::{Entry, Event, Lease, Present, Snapshot};
 use crate::proposal::{Answer, Proposal};
 use redis::{FromRedisValue, RedisError, ToRedisArgs, Value};
 use std::fmt;
@@ -178,31 +178,88 @@ impl Broker {
         self.call("chat_beat", node)
     }
 
-    /// Up to `limit` lines of `room` with ids above `after`, oldest first.
-    pub fn history(&mut self, room: &str, after: u64, limit: usize) -> Result<Vec<Kept>, Error> {
-        let entries: Vec<(String, Vec<(String, String)>)> = redis::cmd("XRANGE")
-            .arg(format!("{}:h:{room}", self.prefix))
-            .arg(format!("{}-2", after))
-            .arg("+")
+    /// The latest `limit` lines of `room` with `after < id <= upto`, oldest first, and how
+    /// many more of that range Redis still holds (a subtraction of the lines' `k` counts,
+    /// so a long range costs no more than a short one).
+    pub fn fetch(
+        &mut self,
+        room: &str,
+        (after, upto): (u64, u64),
+        limit: usize,
+    ) -> Result<(Vec<Kept>, u64), Error> {
+        if upto <= after || limit == 0 {
+            return Ok((Vec::new(), 0));
+        }
+        let key = format!("{}:h:{room}", self.prefix);
+        let newest: Vec<(String, Vec<(String, String)>)> = redis::cmd("XREVRANGE")
+            .arg(&key)
+            .arg(format!("{upto}-1"))
+            .arg(format!("{}-0", after + 1))
             .arg("COUNT")
             .arg(limit)
             .query(&mut self.con)?;
-        entries
+        let mut lines = newest
             .into_iter()
-            .map(|(id, fields)| {
-                let get = |k: &str| fields.iter().find(|(f, _)| f == k).map(|(_, v)| v.clone());
-                let kept = (|| {
-                    Some(Kept {
-                        id: id.split('-').next()?.parse().ok()?,
-                        name: get("n")?,
-                        text: get("x")?,
-                        action: get("a").as_deref() == Some("1"),
-                        ts: get("ts")?.parse().ok()?,
-                    })
-                })();
-                kept.ok_or_else(|| Error::Unexpected(format!("history entry {id}")))
-            })
-            .collect()
+            .rev()
+            .map(|(id, fields)| kept(&id, &fields))
+            .collect::<Result<Vec<(Kept, u64)>, Error>>()?;
+        let older = match lines.first() {
+            Some((_, k)) if lines.len() == limit => {
+                let first: Vec<(String, Vec<(String, String)>)> = redis::cmd("XRANGE")
+                    .arg(&key)
+                    .arg(format!("{}-0", after + 1))
+                    .arg("+")
+                    .arg("COUNT")
+                    .arg(1)
+                    .query(&mut self.con)?;
+                match first.first() {
+                    Some((id, fields)) => k.saturating_sub(kept(id, fields)?.1),
+                    None => 0,
+                }
+            }
+            _ => 0,
+        };
+        Ok((lines.drain(..).map(|(k, _)| k).collect(), older))
+    }
+
+    /// The whole shared state at one point of the stream (see [`Snapshot`]).
+    pub fn snapshot(&mut self) -> Result<Snapshot, Error> {
+        let reply: Vec<String> = self.call("chat_snapshot", Vec::<String>::new())?;
+        let bad = || Error::Unexpected("a snapshot".to_string());
+        let mut fields = reply.into_iter();
+        let mut next = || fields.next().ok_or_else(bad);
+        let epoch = next()?;
+        let seq = next()?.parse().map_err(|_| bad())?;
+        let after = next()?;
+        let line = next()?.parse().map_err(|_| bad())?;
+        let mut members = Vec::new();
+        while let Ok(member) = next() {
+            let entry = next()?;
+            let mut parts = entry.split('\n');
+            let (Some(member), Some(room), Some(name), _, quiet) = (
+                Member::parse(&member),
+                parts.next(),
+                parts.next(),
+                parts.next(),
+                parts.next(),
+            ) else {
+                return Err(bad());
+            };
+            members.push(Present {
+                member,
+                room: room.to_string(),
+                name: name.to_string(),
+                quiet: quiet == Some("1"),
+            });
+        }
+        members.sort_by(|a, b| a.member.cmp(&b.member));
+        Ok(Snapshot {
+            epoch,
+            seq,
+            after,
+            line,
+            members,
+        })
     }
 
     /// The id of the stream's newest event ("0-0" when empty): where a new node starts
@@ -210,6 +267,23 @@ impl Broker {
     pub fn newest_event(&mut self) -> Result<String, Error> {
         newest(&mut self.con, &format!("{}:events", self.prefix))
     }
+}
+
+/// A history entry and its `k` (0 for entries kept before `k` was).
+fn kept(id: &str, fields: &[(String, String)]) -> Result<(Kept, u64), Error> {
+    let get = |k: &str| fields.iter().find(|(f, _)| f == k).map(|(_, v)| v.clone());
+    let kept = (|| {
+        Some(Kept {
+            id: id.split('-').next()?.parse().ok()?,
+            name: get("n")?,
+            text: get("x")?,
+            action: get("a").as_deref() == Some("1"),
+            ts: get("ts")?.parse().ok()?,
+        })
+    })();
+    let k = get("k").and_then(|k| k.parse().ok()).unwrap_or(0);
+    kept.map(|kept| (kept, k))
+        .ok_or_else(|| Error::Unexpected(format!("history entry {id}")))
 }
 
 fn newest(con: &mut redis::Connection, key: &str) -> Result<String, Error> {

@@ -8,7 +8,8 @@
 -- Keys, under the cluster prefix P:
 --   P:events      stream of events, in the one order every node applies
 --   P:names       hash: name key (case-folded) -> member ("NODE/CONN")
---   P:members     hash: member -> "ROOM\nNAME\nKEY"
+--   P:members     hash: member -> "ROOM\nNAME\nKEY\nQUIET" (QUIET '1': its join notice
+--                 was withheld, and so is its leave notice)
 --   P:counts      hash: room -> members
 --   P:auto        counter behind automatic names (user0, user1, ...)
 --   P:ids         the last line id given
@@ -16,7 +17,9 @@
 --   P:epoch       this incarnation of the state (new when Redis lost it): Redis's clock
 --   P:seq         the last event's sequence number in this epoch
 --   P:node:NODE   set of the node's members (found by the reaper; built from P here)
---   P:h:ROOM      stream of the room's lines, by id ("ID-1"), capped
+--   P:h:ROOM      stream of the room's lines, by id ("ID-1"), capped; each line's field k
+--                 counts the room's lines ever kept, so a range's length is a subtraction
+--   P:k:ROOM      the room's lines ever kept
 --
 -- P:node:* and P:h:* are built from the prefix inside the functions: this is for one Redis
 -- server (or a replica set), not Redis Cluster.
@@ -48,6 +51,12 @@ local function event(prefix, maxlen, ...)
     'ep', e, 'seq', seq, ...)
 end
 
+-- A change refused by the state: its event tells the member's node in its place in the
+-- order (after everything the member heard before).
+local function refuse(prefix, maxlen, member, why, what)
+  return event(prefix, maxlen, 't', 'refused', 'm', member, 'why', why, 'x', what)
+end
+
 local function node_of(member)
   return string.match(member, '^(.-)/')
 end
@@ -55,12 +64,19 @@ end
 local function entry(prefix, member)
   local v = redis.call('HGET', prefix .. ':members', member)
   if not v then return nil end
-  local room, name, key = string.match(v, '^(.-)\n(.-)\n(.*)$')
-  return {room = room, name = name, key = key}
+  local room, name, key, quiet = string.match(v, '^(.-)\n(.-)\n(.-)\n(.*)$')
+  return {room = room, name = name, key = key, quiet = quiet}
 end
 
-local function set_entry(prefix, member, room, name, key)
-  redis.call('HSET', prefix .. ':members', member, room .. '\n' .. name .. '\n' .. key)
+local function set_entry(prefix, member, room, name, key, quiet)
+  redis.call('HSET', prefix .. ':members', member,
+    room .. '\n' .. name .. '\n' .. key .. '\n' .. quiet)
+end
+
+-- The last line id given: a joiner's replay covers the lines up to it, later ones reach it
+-- live.
+local function last_line(prefix)
+  return redis.call('GET', prefix .. ':ids') or '0'
 end
 
 -- Removes a member and appends its leave; returns the event's id, or false if unknown.
@@ -75,16 +91,18 @@ local function leave(prefix, maxlen, member, reason)
   local count = redis.call('HINCRBY', prefix .. ':counts', e.room, -1)
   if count <= 0 then redis.call('HDEL', prefix .. ':counts', e.room) end
   return event(prefix, maxlen, 't', 'leave', 'm', member, 'n', e.name, 'r', e.room,
-    'count', count, 'why', reason)
+    'count', count, 'why', reason, 'q', e.quiet)
 end
 
--- join(prefix, maxlen, member, room, wanted key or '', wanted name or '')
+-- join(prefix, maxlen, member, room, wanted key or '', wanted name or '', quiet ('1': no
+--   join notice), again ('1': registered again after Redis lost the state))
 --   -> {event id, name, taken ('1': the wanted name was taken), members of the room},
 --   or nil for a member already joined.
 -- The wanted name if it is free, else the next free automatic name. No function raises an
 -- error on any input a node sends, so that one call cannot fail a whole pipeline.
 redis.register_function('chat_join', function(_, a)
   local prefix, maxlen, member, room, key, name = a[1], a[2], a[3], a[4], a[5], a[6]
+  local quiet, again = a[7] or '0', a[8] or '0'
   if entry(prefix, member) then return false end
   local taken = '0'
   if key == '' or redis.call('HEXISTS', prefix .. ':names', key) == 1 then
@@ -95,11 +113,11 @@ redis.register_function('chat_join', function(_, a)
     until redis.call('HEXISTS', prefix .. ':names', key) == 0
   end
   redis.call('HSET', prefix .. ':names', key, member)
-  set_entry(prefix, member, room, name, key)
+  set_entry(prefix, member, room, name, key, quiet)
   redis.call('SADD', prefix .. ':node:' .. node_of(member), member)
   local count = redis.call('HINCRBY', prefix .. ':counts', room, 1)
   local id = event(prefix, maxlen, 't', 'join', 'm', member, 'n', name, 'r', room,
-    'count', count, 'taken', taken)
+    'count', count, 'taken', taken, 'q', quiet, 'again', again, 'line', last_line(prefix))
   return {id, name, taken, count}
 end)
 
@@ -108,72 +126,112 @@ redis.register_function('chat_leave', function(_, a)
   return leave(a[1], a[2], a[3], a[4])
 end)
 
--- move(prefix, maxlen, member, room) -> {event id, members of the new room}, or nil when
--- the member is not joined or already in that room.
+-- move(prefix, maxlen, member, room, quiet ('1': no join notice in the new room))
+--   -> {event id, members of the new room}, or nil when the member is not joined or
+--   already in that room. The leave notice is withheld if the join notice was.
 redis.register_function('chat_move', function(_, a)
-  local prefix, maxlen, member, room = a[1], a[2], a[3], a[4]
+  local prefix, maxlen, member, room, quiet = a[1], a[2], a[3], a[4], a[5] or '0'
   local e = entry(prefix, member)
   if not e then return false end
-  if e.room == room then return false end
+  if e.room == room then
+    refuse(prefix, maxlen, member, 'already_in_room', room)
+    return false
+  end
   local left = redis.call('HINCRBY', prefix .. ':counts', e.room, -1)
   if left <= 0 then redis.call('HDEL', prefix .. ':counts', e.room) end
   local count = redis.call('HINCRBY', prefix .. ':counts', room, 1)
-  set_entry(prefix, member, room, e.name, e.key)
+  set_entry(prefix, member, room, e.name, e.key, quiet)
   local id = event(prefix, maxlen, 't', 'move', 'm', member, 'n', e.name, 'from', e.room,
-    'left', left, 'r', room, 'count', count)
+    'left', left, 'r', room, 'count', count, 'ql', e.quiet, 'q', quiet,
+    'line', last_line(prefix))
   return {id, count}
 end)
 
 -- rename(prefix, maxlen, member, new key, new name) -> event id, '' when the name is
--- taken by someone else, or nil for a member not joined.
+-- taken by someone else or is exactly the current one (a change of case is a rename), or
+-- nil for a member not joined.
 redis.register_function('chat_rename', function(_, a)
   local prefix, maxlen, member, key, name = a[1], a[2], a[3], a[4], a[5]
   local e = entry(prefix, member)
   if not e then return false end
   local holder = redis.call('HGET', prefix .. ':names', key)
-  if holder and holder ~= member then return '' end
+  if (holder and holder ~= member) or name == e.name then
+    refuse(prefix, maxlen, member, 'name_taken', name)
+    return ''
+  end
   if key ~= e.key then
     redis.call('HDEL', prefix .. ':names', e.key)
     redis.call('HSET', prefix .. ':names', key, member)
   end
-  set_entry(prefix, member, e.room, name, key)
+  set_entry(prefix, member, e.room, name, key, e.quiet)
   return event(prefix, maxlen, 't', 'rename', 'm', member, 'old', e.name, 'n', name,
     'r', e.room)
 end)
 
--- say(prefix, maxlen, member, room, text, action ('1'/'0'), ts, id floor, retain)
---   -> {event id, line id}, or nil when the member is not (or no longer) in that room.
+-- say(prefix, maxlen, member, room (unused: the member's room), text, action ('1'/'0'), ts,
+--   id floor, retain) -> {event id, line id}, or nil when the member is not joined.
 -- Line ids never go backwards: the counter is first raised to the highest id the node has
 -- seen, so ids continue above them even after Redis lost its data.
 redis.register_function('chat_say', function(_, a)
   local prefix, maxlen, member, room = a[1], a[2], a[3], a[4]
   local text, action, ts, floor, retain = a[5], a[6], a[7], tonumber(a[8]), tonumber(a[9])
   local e = entry(prefix, member)
-  if not e or e.room ~= room then return false end
+  if not e then return false end
+  -- The member's room in the order (a move proposed just before is already applied).
+  room = e.room
   local ids = prefix .. ':ids'
   if floor > tonumber(redis.call('GET', ids) or '0') then redis.call('SET', ids, floor) end
   local line = redis.call('INCR', ids)
   if retain > 0 then
+    local k = redis.call('INCR', prefix .. ':k:' .. room)
     redis.call('XADD', prefix .. ':h:' .. room, 'MAXLEN', retain, line .. '-1',
-      'n', e.name, 'x', text, 'a', action, 'ts', ts)
+      'n', e.name, 'x', text, 'a', action, 'ts', ts, 'k', k)
   end
   local id = event(prefix, maxlen, 't', 'say', 'id', line, 'm', member, 'n', e.name,
     'r', room, 'x', text, 'a', action, 'ts', ts)
   return {id, line}
 end)
 
--- whisper(prefix, maxlen, member, recipient's name key, text)
+-- whisper(prefix, maxlen, member, recipient's name key, text, ts, the name as typed)
 --   -> event id, '' when nobody has that name, or nil for a sender not joined.
 -- Whispers are ordered with everything else but never kept in history.
 redis.register_function('chat_whisper', function(_, a)
-  local prefix, maxlen, member, key, text = a[1], a[2], a[3], a[4], a[5]
+  local prefix, maxlen, member, key, text, ts = a[1], a[2], a[3], a[4], a[5], a[6] or '0'
   local from = entry(prefix, member)
   if not from then return false end
   local to = redis.call('HGET', prefix .. ':names', key)
-  if not to then return '' end
+  if not to then
+    refuse(prefix, maxlen, member, 'no_such_user', a[7] or key)
+    return ''
+  end
   local recipient = entry(prefix, to)
   return event(prefix, maxlen, 't', 'whisper', 'm', member, 'n', from.name, 'to', to,
-    'tn', recipient.name, 'x', text)
+    'tn', recipient.name, 'x', text, 'ts', ts)
+end)
+
+-- sync(prefix, maxlen, member, question) -> event id, or nil for a member not joined.
+-- Changes nothing: the member's node answers the question (/users, /rooms) when it
+-- applies this event, so the answer shows every change ordered before it.
+redis.register_function('chat_sync', function(_, a)
+  local prefix, maxlen, member, question = a[1], a[2], a[3], a[4]
+  if not entry(prefix, member) then return false end
+  return event(prefix, maxlen, 't', 'sync', 'm', member, 'q', question)
+end)
+
+-- snapshot(prefix) -> {epoch, seq, last event id ('0-0' for none), last line id,
+--   member, entry, member, entry, ...}: the whole state at one point of the stream, for a
+--   node that starts (or starts again) to read on from there.
+redis.register_function('chat_snapshot', function(_, a)
+  local prefix = a[1]
+  local e = epoch(prefix)
+  local seq = redis.call('GET', prefix .. ':seq') or '0'
+  local newest = redis.call('XREVRANGE', prefix .. ':events', '+', '-', 'COUNT', 1)
+  local after = '0-0'
+  if newest[1] then after = newest[1][1] end
+  local out = {e, seq, after, last_line(prefix)}
+  local all = redis.call('HGETALL', prefix .. ':members')
+  for i = 1, #all do out[#out + 1] = all[i] end
+  return out
 end)
 
 -- lease(prefix, maxlen, node, ttl ms, epoch the node knows or '') -> {status, epoch, now ms}

@@ -20,12 +20,19 @@ pub struct Entry {
 pub enum Event {
     /// A connection joined with `name` (`taken`: the name it asked for was taken); `count`
     /// members are in `room` now.
+    ///
+    /// `quiet`: no notice (the address's notice limit); `again`: registered again after
+    /// Redis lost the state, nobody is told; `line`: the last line id given, which the
+    /// joiner's replay covers.
     Join {
         member: Member,
         name: String,
         room: String,
         count: u64,
         taken: bool,
+        quiet: bool,
+        again: bool,
+        line: u64,
     },
     /// A connection left `room` (`why`: as the node said, or `node` when its node was
     /// given up).
@@ -35,8 +42,10 @@ pub enum Event {
         room: String,
         count: u64,
         why: String,
+        quiet: bool,
     },
-    /// A member went from room `from` (`left` members stay there) to `room` (`count` now).
+    /// A member went from room `from` (`left` members stay there) to `room` (`count` now);
+    /// `quiet_left`/`quiet`: no notice in the old/new room; `line` as for a join.
     Move {
         member: Member,
         name: String,
@@ -44,6 +53,9 @@ pub enum Event {
         left: u64,
         room: String,
         count: u64,
+        quiet_left: bool,
+        quiet: bool,
+        line: u64,
     },
     /// A member's name changed from `old` to `name`.
     Rename {
@@ -69,7 +81,17 @@ pub enum Event {
         to: Member,
         to_name: String,
         text: String,
+        ts: u64,
     },
+    /// `member`'s change was refused (`why`: `name_taken`, `no_such_user` or
+    /// `already_in_room`; `what`: the name or room).
+    Refused {
+        member: Member,
+        why: String,
+        what: String,
+    },
+    /// Nothing changed: `member`'s node answers `question` now.
+    Sync { member: Member, question: String },
     /// A node's members were all removed (each with its `Leave` before this).
     Gone { node: String },
     /// A node's heartbeat through the stream.
@@ -93,6 +115,30 @@ pub struct Joined {
 pub struct Moved {
     pub event: String,
     pub count: u64,
+}
+
+/// The whole shared state at one point of the stream: where a node that starts (or starts
+/// again) begins, reading on from `after`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Snapshot {
+    pub epoch: String,
+    /// The sequence number of the last event in it.
+    pub seq: u64,
+    /// The stream id of the last event in it.
+    pub after: String,
+    /// The last line id given.
+    pub line: u64,
+    /// Every member, in member order.
+    pub members: Vec<Present>,
+}
+
+/// A member in a [`Snapshot`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Present {
+    pub member: Member,
+    pub room: String,
+    pub name: String,
+    pub quiet: bool,
 }
 
 /// The answer of a lease renewal.
@@ -123,13 +169,17 @@ impl Event {
                 .map(|n| n.max(0) as u64)
         };
         let member = |name: &str| get(name).and_then(|v| Member::parse(&v));
+        let flag = |name: &str| get(name).as_deref() == Some("1");
         Some(match get("t")?.as_str() {
             "join" => Event::Join {
                 member: member("m")?,
                 name: text("n"),
                 room: text("r"),
                 count: number("count")?,
-                taken: get("taken").as_deref() == Some("1"),
+                taken: flag("taken"),
+                quiet: flag("q"),
+                again: flag("again"),
+                line: number("line").unwrap_or(0),
             },
             "leave" => Event::Leave {
                 member: member("m")?,
@@ -137,6 +187,7 @@ impl Event {
                 room: text("r"),
                 count: number("count")?,
                 why: text("why"),
+                quiet: flag("q"),
             },
             "move" => Event::Move {
                 member: member("m")?,
@@ -145,6 +196,9 @@ impl Event {
                 left: number("left")?,
                 room: text("r"),
                 count: number("count")?,
+                quiet_left: flag("ql"),
+                quiet: flag("q"),
+                line: number("line").unwrap_or(0),
             },
             "rename" => Event::Rename {
                 member: member("m")?,
@@ -167,6 +221,16 @@ impl Event {
                 to: member("to")?,
                 to_name: text("tn"),
                 text: text("x"),
+                ts: number("ts").unwrap_or(0),
+            },
+            "refused" => Event::Refused {
+                member: member("m")?,
+                why: text("why"),
+                what: text("x"),
+            },
+            "sync" => Event::Sync {
+                member: member("m")?,
+                question: text("q"),
             },
             "gone" => Event::Gone { node: get("node")? },
             "beat" => Event::Beat { node: get("node")? },

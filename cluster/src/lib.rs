@@ -28,6 +28,6 @@ pub mod proposal;
 pub mod testing;
 
 pub use broker::{Broker, Error, Events, Member};
-pub use event::{Entry, Event, Joined, Lease, Moved};
+pub use event::{Entry, Event, Joined, Lease, Moved, Present, Snapshot};
 pub use node::{Delivery, Node, NodeConfig, Status};
 pub use proposal::{Answer, Proposal, Renamed, Whispered};

@@ -10,7 +10,7 @@
 //! it.
 
 use crate::broker::Broker;
-use crate::event::{Event, Lease};
+use crate::event::{Event, Lease, Snapshot};
 use crate::proposal::{Answer, Proposal};
 use crate::Events;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -63,8 +63,19 @@ pub enum Status {
 /// Everything that comes back from the cluster, in order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Delivery {
-    Answer { tag: u64, answer: Answer },
-    Event { id: String, event: Event },
+    Answer {
+        tag: u64,
+        answer: Answer,
+    },
+    /// The whole state at one point of the stream: replaces what the node knew of the
+    /// other nodes; the events that follow are those after it. The reader takes one when
+    /// it starts, when the state's epoch changes (Redis lost its data) and after the node
+    /// was given up.
+    Snapshot(Snapshot),
+    Event {
+        id: String,
+        event: Event,
+    },
     Status(Status),
 }
 
@@ -84,10 +95,16 @@ impl Node {
         let stop = Arc::new(AtomicBool::new(false));
         // The highest line id seen, from answers and events: the floor for new ids.
         let floor = Arc::new(AtomicU64::new(0));
-        let after = "$".to_string();
+        // Set by the writer once it has reported the node given up: read afresh.
+        let afresh = Arc::new(AtomicBool::new(false));
         {
-            let (config, out, stop, floor) =
-                (config.clone(), out.clone(), stop.clone(), floor.clone());
+            let (config, out, stop, floor, afresh) = (
+                config.clone(),
+                out.clone(),
+                stop.clone(),
+                floor.clone(),
+                afresh.clone(),
+            );
             thread::Builder::new()
                 .name("chat-cluster-writer".into())
                 .spawn(move || {
@@ -96,6 +113,7 @@ impl Node {
                         out,
                         stop,
                         floor,
+                        afresh,
                         broker: None,
                         epoch: None,
                     }
@@ -107,7 +125,7 @@ impl Node {
             let stop = stop.clone();
             thread::Builder::new()
                 .name("chat-cluster-reader".into())
-                .spawn(move || read(config, after, out, stop, floor))
+                .spawn(move || read(config, out, stop, floor, afresh))
                 .expect("a thread for the cluster's reader");
         }
         Node {
@@ -147,6 +165,7 @@ struct Writer {
     out: async_channel::Sender<Delivery>,
     stop: Arc<AtomicBool>,
     floor: Arc<AtomicU64>,
+    afresh: Arc<AtomicBool>,
     broker: Option<Broker>,
     /// The epoch of the state this node's users are registered in.
     epoch: Option<String>,
@@ -176,6 +195,10 @@ impl Writer {
                         if self.out.send_blocking(Delivery::Status(now)).is_err() {
                             return;
                         }
+                    }
+                    if now == Some(Status::GivenUp) {
+                        // Only now: the reader's new snapshot must come after the news.
+                        self.afresh.store(true, Ordering::Relaxed);
                     }
                     status = now;
                 }
@@ -268,40 +291,66 @@ impl Writer {
     }
 }
 
-/// Follows the stream from `after` until stopped, reconnecting from the last event read.
+/// Follows the stream until stopped: from a snapshot, then reconnecting from the last event
+/// read, with a new snapshot whenever the state it read on from is no longer the one in
+/// Redis.
 fn read(
     config: NodeConfig,
-    mut after: String,
     out: async_channel::Sender<Delivery>,
     stop: Arc<AtomicBool>,
     floor: Arc<AtomicU64>,
+    afresh: Arc<AtomicBool>,
 ) {
-    // The epoch and sequence number of the last event read, across reconnections.
-    let mut last: Option<(String, u64)> = None;
+    // Where to read on from, and the epoch and sequence number of the last event read,
+    // across reconnections; `None`: take a snapshot first.
+    let mut at: Option<(String, String, u64)> = None;
     while !stopped(&stop) {
+        if afresh.swap(false, Ordering::Relaxed) {
+            at = None;
+        }
+        let (after, epoch, mut seq) = match at.take() {
+            Some(at) => at,
+            None => {
+                let snapshot = Broker::connect(&config.url, &config.prefix, COMMAND_TIMEOUT)
+                    .and_then(|mut b| b.snapshot());
+                let Ok(snapshot) = snapshot else {
+                    thread::sleep(Duration::from_millis(200));
+                    continue;
+                };
+                floor.fetch_max(snapshot.line, Ordering::Relaxed);
+                let at = (snapshot.after.clone(), snapshot.epoch.clone(), snapshot.seq);
+                if out.send_blocking(Delivery::Snapshot(snapshot)).is_err() {
+                    return;
+                }
+                at
+            }
+        };
         let Ok(mut events) = Events::open(&config.url, &config.prefix, &after, COMMAND_TIMEOUT)
         else {
+            at = Some((after, epoch, seq));
             thread::sleep(Duration::from_millis(200));
             continue;
         };
         let mut own_beat = Instant::now();
-        while !stopped(&stop) {
+        // Whether this state is still the one read on from: `None` to go on from `at`.
+        let mut stale = None;
+        while !stopped(&stop) && stale.is_none() && !afresh.load(Ordering::Relaxed) {
             let Ok(batch) = events.next_batch() else {
                 break;
             };
             for entry in batch {
+                // Another epoch: Redis lost the state and it was built anew: read it whole.
                 // Within one epoch every event follows the last by one; a jump means the
-                // stream was trimmed past this node while it was away, and its state is
-                // stale. (Another epoch is a new state: the writer's lease reports it.)
-                let missed = matches!(&last, Some((epoch, seq)) if *epoch == entry.epoch && entry.seq != seq + 1);
-                last = Some((entry.epoch.clone(), entry.seq));
-                if missed
-                    && out
-                        .send_blocking(Delivery::Status(Status::GivenUp))
-                        .is_err()
-                {
-                    return;
+                // stream was trimmed past this node while it was away: its state is stale.
+                if entry.epoch != epoch {
+                    stale = Some(None);
+                } else if entry.seq != seq + 1 {
+                    stale = Some(Some(Status::GivenUp));
                 }
+                if stale.is_some() {
+                    break;
+                }
+                seq = entry.seq;
                 let Some(event) = entry.event else { continue };
                 match &event {
                     Event::Beat { node } if *node == config.node => own_beat = Instant::now(),
@@ -320,9 +369,18 @@ fn read(
                     return;
                 }
             }
-            after = events.after().to_string();
-            if own_beat.elapsed() > STUCK_AFTER {
+            if stale.is_none() && own_beat.elapsed() > STUCK_AFTER {
                 break; // the connection delivers nothing: open a new one
+            }
+        }
+        match stale {
+            None => at = Some((events.after().to_string(), epoch, seq)),
+            Some(news) => {
+                if let Some(news) = news {
+                    if out.send_blocking(Delivery::Status(news)).is_err() {
+                        return;
+                    }
+                }
             }
         }
     }

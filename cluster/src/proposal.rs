@@ -14,6 +14,10 @@ pub enum Proposal {
         member: Member,
         room: String,
         wanted: Option<(String, String)>,
+        /// No join (nor later leave) notice: the address's notice limit withheld it.
+        quiet: bool,
+        /// Registered again after Redis lost the state: nobody is told.
+        again: bool,
     },
     Leave {
         member: Member,
@@ -22,6 +26,8 @@ pub enum Proposal {
     Move {
         member: Member,
         room: String,
+        /// No join notice in the new room.
+        quiet: bool,
     },
     Rename {
         member: Member,
@@ -35,11 +41,19 @@ pub enum Proposal {
         action: bool,
         ts: u64,
     },
-    /// A whisper to the user whose case-folded name is `to_key`.
+    /// A whisper to the user whose case-folded name is `to_key` (`to` as typed, for a
+    /// refusal).
     Whisper {
         member: Member,
         to_key: String,
+        to: String,
         text: String,
+        ts: u64,
+    },
+    /// Changes nothing: the member's node answers `question` when it applies the event.
+    Sync {
+        member: Member,
+        question: String,
     },
 }
 
@@ -56,6 +70,8 @@ pub enum Answer {
     /// The event id and the line id; `None` when the member is not (any more) in that room.
     Said(Option<(String, u64)>),
     Whispered(Whispered),
+    /// The sync's event id; `None` if the member is not joined.
+    Synced(Option<String>),
     /// Redis could not be reached (or the queue was full): nothing changed, as far as the
     /// node knows. The core answers `! not sent: the chat is reconnecting`.
     NotSent,
@@ -93,20 +109,27 @@ impl Proposal {
                 member,
                 room,
                 wanted,
+                quiet,
+                again,
             } => {
                 let (key, name) = wanted
                     .as_ref()
                     .map_or(("", ""), |(k, n)| (k.as_str(), n.as_str()));
                 call("chat_join");
                 cmd.arg(member.to_string()).arg(room).arg(key).arg(name);
+                cmd.arg(flag(*quiet)).arg(flag(*again));
             }
             Proposal::Leave { member, reason } => {
                 call("chat_leave");
                 cmd.arg(member.to_string()).arg(reason);
             }
-            Proposal::Move { member, room } => {
+            Proposal::Move {
+                member,
+                room,
+                quiet,
+            } => {
                 call("chat_move");
-                cmd.arg(member.to_string()).arg(room);
+                cmd.arg(member.to_string()).arg(room).arg(flag(*quiet));
             }
             Proposal::Rename { member, key, name } => {
                 call("chat_rename");
@@ -120,21 +143,27 @@ impl Proposal {
                 ts,
             } => {
                 call("chat_say");
-                let action = if *action { "1" } else { "0" };
                 cmd.arg(member.to_string())
                     .arg(room)
                     .arg(text)
-                    .arg(action)
+                    .arg(flag(*action))
                     .arg(*ts);
                 cmd.arg(floor).arg(retain);
             }
             Proposal::Whisper {
                 member,
                 to_key,
+                to,
                 text,
+                ts,
             } => {
                 call("chat_whisper");
-                cmd.arg(member.to_string()).arg(to_key).arg(text);
+                cmd.arg(member.to_string()).arg(to_key).arg(text).arg(*ts);
+                cmd.arg(to);
+            }
+            Proposal::Sync { member, question } => {
+                call("chat_sync");
+                cmd.arg(member.to_string()).arg(question);
             }
         }
         cmd
@@ -178,6 +207,16 @@ impl Proposal {
                 Some(e) if e.is_empty() => Whispered::NoSuchUser,
                 Some(event) => Whispered::Sent { event },
             }),
+            Proposal::Sync { .. } => Answer::Synced(text(reply)?),
         })
+    }
+}
+
+/// A flag as the functions read it.
+fn flag(on: bool) -> &'static str {
+    if on {
+        "1"
+    } else {
+        "0"
     }
 }

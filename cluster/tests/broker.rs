@@ -45,6 +45,8 @@ impl Changes for Broker {
             member: member.clone(),
             room: room.into(),
             wanted,
+            quiet: false,
+            again: false,
         };
         match self.run_one(&p, 0, 1000).unwrap() {
             Answer::Joined(Some(joined)) => joined,
@@ -65,6 +67,7 @@ impl Changes for Broker {
         let p = Proposal::Move {
             member: member.clone(),
             room: room.into(),
+            quiet: false,
         };
         match self.run_one(&p, 0, 1000).unwrap() {
             Answer::Moved(moved) => moved,
@@ -108,6 +111,8 @@ impl Changes for Broker {
             member: member.clone(),
             to_key: to_key.into(),
             text: text.into(),
+            to: to_key.into(),
+            ts: 5,
         };
         match self.run_one(&p, 0, 1000).unwrap() {
             Answer::Whispered(w) => w,
@@ -213,9 +218,16 @@ fn moves_and_renames_keep_names_and_counts() {
     assert!(
         matches!(&events[2], Event::Move { from, left: 1, room, count: 1, .. } if from == "main" && room == "rust")
     );
+    // A refusal is an event too, so the member's node tells it in its place in the order.
     assert!(
-        matches!(&events[3], Event::Rename { old, name, room, .. } if old == "x" && name == "Z" && room == "rust")
+        matches!(&events[3], Event::Refused { member, why, what } if *member == x && why == "name_taken" && what == "Y")
     );
+    assert!(
+        matches!(&events[4], Event::Rename { old, name, room, .. } if old == "x" && name == "Z" && room == "rust")
+    );
+    // Exactly the current name is refused; a change of case is a rename.
+    assert_eq!(b.rename(&x, "z", "Z"), Renamed::Taken);
+    assert!(matches!(b.rename(&x, "z", "z"), Renamed::Done { .. }));
 }
 
 #[test]
@@ -264,15 +276,29 @@ fn lines_get_rising_ids_in_stream_order_and_history_keeps_them() {
         assert_eq!(mine, expected);
     }
     // History from an id, in the same order.
-    let kept = b.history("main", 590, 100).unwrap();
+    let (kept, older) = b.fetch("main", (590, 600), 100).unwrap();
     assert_eq!(
         kept.iter().map(|k| k.id).collect::<Vec<_>>(),
         (591..=600).collect::<Vec<_>>()
     );
-    assert_eq!(kept[9].text, said[599].1);
-    // Not in the room any more: refused.
+    assert_eq!((kept[9].text.as_str(), older), (said[599].1.as_str(), 0));
+    // The latest of a range, and how many more it holds: a subtraction of counts.
+    let (kept, older) = b.fetch("main", (100, 599), 10).unwrap();
+    assert_eq!(
+        kept.iter().map(|k| k.id).collect::<Vec<_>>(),
+        (590..=599).collect::<Vec<_>>()
+    );
+    assert_eq!(older, 489);
+    // A line goes to the room the member is in by the order, whatever the node thought.
     b.move_to(&member("a", 0), "other");
-    assert_eq!(b.say(&member("a", 0), "main", "late", false, 0, 1000), None);
+    let id = b.say(&member("a", 0), "main", "late", false, 0, 1000);
+    assert_eq!(id, Some(601));
+    let (late, older) = b.fetch("other", (0, 601), 10).unwrap();
+    assert_eq!((late.len(), late[0].text.as_str(), older), (1, "late", 0));
+    assert_eq!(
+        b.say(&member("z", 0), "main", "nobody", false, 0, 1000),
+        None
+    );
 }
 
 #[test]
@@ -284,11 +310,14 @@ fn history_is_capped_and_ids_continue_above_a_floor() {
         b.say(&member("a", 0), "main", &i.to_string(), i % 2 == 0, 0, 4)
             .expect("said");
     }
-    let kept = b.history("main", 0, 100).unwrap();
+    let (kept, older) = b.fetch("main", (0, 10), 100).unwrap();
     assert_eq!(
         kept.iter().map(|k| k.id).collect::<Vec<_>>(),
         vec![7, 8, 9, 10]
     );
+    assert_eq!(older, 0, "what was dropped is not counted");
+    let (kept, older) = b.fetch("main", (0, 10), 2).unwrap();
+    assert_eq!((kept[0].id, older), (9, 2));
     // Line 7 was the seventh said (i = 6): an action.
     assert!(kept[0].action && !kept[1].action && kept[0].ts == 7);
     // A node has seen id 500 (Redis lost its counter): the next id is above it.
@@ -317,16 +346,25 @@ fn whispers_reach_a_name_on_any_node() {
     let events = all_events(&redis);
     assert_eq!(
         events.last().unwrap(),
-        &Event::Whisper {
+        &Event::Refused {
+            member: member("a", 0),
+            why: "no_such_user".into(),
+            what: "carol".into(),
+        }
+    );
+    assert_eq!(
+        events[events.len() - 2],
+        Event::Whisper {
             member: member("a", 0),
             name: "Ann".into(),
             to: member("b", 3),
             to_name: "Bob".into(),
             text: "hi".into(),
+            ts: 5,
         }
     );
     assert!(
-        b.history("main", 0, 10).unwrap().is_empty(),
+        b.fetch("main", (0, 10), 10).unwrap().0.is_empty(),
         "whispers are never kept"
     );
 }
@@ -384,6 +422,8 @@ fn after_redis_lost_its_data_nodes_learn_a_new_epoch() {
         member: member("a", 1),
         room: "main".into(),
         wanted: None,
+        quiet: false,
+        again: false,
     };
     assert!(a.run_one(&p, 0, 100).is_err(), "the old connection is gone");
     // Reconnected (the functions are loaded again): the state is new, and so is the epoch.
@@ -431,16 +471,22 @@ fn a_pipeline_runs_its_changes_in_order_with_one_answer_each() {
             member: x.clone(),
             room: "main".into(),
             wanted: wanted("x"),
+            quiet: false,
+            again: false,
         },
         Proposal::Join {
             member: y.clone(),
             room: "main".into(),
             wanted: wanted("x"),
+            quiet: false,
+            again: false,
         },
         Proposal::Join {
             member: x.clone(),
             room: "main".into(),
             wanted: None,
+            quiet: false,
+            again: false,
         },
         Proposal::Say {
             member: x.clone(),
@@ -452,11 +498,14 @@ fn a_pipeline_runs_its_changes_in_order_with_one_answer_each() {
         Proposal::Move {
             member: y.clone(),
             room: "main".into(),
+            quiet: false,
         },
         Proposal::Whisper {
             member: y.clone(),
             to_key: "x".into(),
             text: "psst".into(),
+            to: "x".into(),
+            ts: 5,
         },
         Proposal::Say {
             member: y.clone(),
@@ -502,8 +551,44 @@ fn a_pipeline_runs_its_changes_in_order_with_one_answer_each() {
             Event::Say { .. } => "say",
             Event::Whisper { .. } => "whisper",
             Event::Leave { .. } => "leave",
+            Event::Refused { .. } => "refused",
             _ => "other",
         })
         .collect();
-    assert_eq!(kinds, ["join", "join", "say", "whisper", "say", "leave"]);
+    assert_eq!(
+        kinds,
+        ["join", "join", "say", "refused", "whisper", "say", "leave"]
+    );
+}
+
+#[test]
+fn a_snapshot_is_the_whole_state_at_one_point_of_the_stream() {
+    let redis = Redis::start();
+    let mut b = broker(&redis);
+    let empty = b.snapshot().unwrap();
+    assert_eq!((empty.seq, empty.after.as_str(), empty.line), (0, "0-0", 0));
+    assert!(empty.members.is_empty());
+    b.join(&member("b", 1), "rust", Some(("bob", "Bob")));
+    b.join(&member("a", 0), "main", None);
+    b.say(&member("a", 0), "main", "hi", false, 0, 1000);
+    let snap = b.snapshot().unwrap();
+    assert_eq!(snap.epoch, empty.epoch);
+    assert_eq!((snap.seq, snap.line), (3, 1));
+    assert_eq!(snap.after, b.newest_event().unwrap());
+    let members: Vec<(String, String, String)> = (snap.members.iter())
+        .map(|p| (p.member.to_string(), p.room.clone(), p.name.clone()))
+        .collect();
+    assert_eq!(
+        members,
+        [
+            ("a/0".to_string(), "main".to_string(), "user0".to_string()),
+            ("b/1".to_string(), "rust".to_string(), "Bob".to_string())
+        ]
+    );
+    // A reader from the snapshot's point sees exactly what follows.
+    let mut events = Events::open(&redis.url(), "test", &snap.after, TIMEOUT).unwrap();
+    b.leave(&member("b", 1), "closed");
+    let next = events.next_batch().unwrap();
+    assert_eq!(next.len(), 1);
+    assert_eq!(next[0].seq, snap.seq + 1);
 }

@@ -84,6 +84,8 @@ fn join(m: &Member) -> Proposal {
         member: m.clone(),
         room: "main".into(),
         wanted: None,
+        quiet: false,
+        again: false,
     }
 }
 

@@ -91,7 +91,7 @@ pub use chat::Chat;
 pub use config::Config;
 pub use input::{Join, JoinError, LeaveReason, Violation};
 pub use line::Rendering;
-pub use order::{Event, Proposal};
+pub use order::{Event, Member, Present, Proposal, Question, Refusal, Snapshot};
 pub use output::{CloseReason, ConnId, Output};
 pub use payload::Payload;
 pub use room::MAIN;

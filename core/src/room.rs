@@ -11,6 +11,8 @@ use std::sync::Arc;
 pub const MAIN: &str = "main";
 
 /// A chat room. Membership changes are O(log n); a broadcast walks one flat `Vec`.
+///
+/// In a cluster the roster and the count are the whole chat's, the member list this node's.
 #[derive(Debug)]
 pub(crate) struct Room {
     /// Who receives the room's lines, in a deterministic order. Removal swaps the last
@@ -95,14 +97,17 @@ impl Room {
         }
     }
 
+    /// Members in the whole chat (on every node of a cluster).
     pub(crate) fn len(&self) -> usize {
-        self.members.len()
+        self.roster.len()
     }
 
+    /// Nobody is in it, here or anywhere.
     pub(crate) fn is_empty(&self) -> bool {
-        self.members.is_empty()
+        self.roster.is_empty() && self.members.is_empty()
     }
 
+    /// The members on this node, who receive its lines from here.
     pub(crate) fn members(&self) -> &[Member] {
         &self.members
     }
@@ -111,10 +116,9 @@ impl Room {
         self.json_members > 0
     }
 
-    /// Adds a member; returns its slot.
-    pub(crate) fn add(&mut self, member: Member, key: Box<str>, name: Arc<str>) -> usize {
+    /// Adds a member on this node; returns its slot.
+    pub(crate) fn add_member(&mut self, member: Member) -> usize {
         self.members.push(member);
-        self.roster.insert(key, name);
         if member.rendering == Rendering::Json {
             self.json_members += 1;
         }
@@ -123,13 +127,27 @@ impl Room {
 
     /// Removes the member at `slot`. Returns the member moved into `slot`, whose slot the
     /// caller must update.
-    pub(crate) fn remove(&mut self, slot: usize, key: &str) -> Option<ConnId> {
+    pub(crate) fn remove_member(&mut self, slot: usize) -> Option<ConnId> {
         let gone = self.members.swap_remove(slot);
-        self.roster.remove(key);
         if gone.rendering == Rendering::Json {
             self.json_members -= 1;
         }
         self.members.get(slot).map(|m| m.id)
+    }
+
+    /// Someone, here or on another node, is in the room as `name`.
+    pub(crate) fn add_name(&mut self, key: Box<str>, name: Arc<str>) {
+        self.roster.insert(key, name);
+    }
+
+    pub(crate) fn remove_name(&mut self, key: &str) {
+        self.roster.remove(key);
+    }
+
+    /// Forgets who is in the room (a snapshot of the order says it again); the members
+    /// here still receive its lines.
+    pub(crate) fn clear_names(&mut self) {
+        self.roster.clear();
     }
 
     /// Everyone has gone at once (the server is stopping); the history stays.

@@ -33,6 +33,23 @@ pub(crate) struct User {
     pub addr: Option<IpAddr>,
     /// Its join notice was withheld by its address's notice limit: so is its leave notice.
     pub muted: bool,
+    /// Until the order has applied its join (at once on a single server; a broker round
+    /// trip in a cluster): what its greeting will need. It has no name yet and receives
+    /// nothing of its room.
+    pub pending: Option<Box<Pending>>,
+}
+
+/// What a connection asked for when it joined, kept until its join is ordered.
+#[derive(Debug, Default)]
+pub(crate) struct Pending {
+    /// A valid `since`, for the replay.
+    pub since: Option<u64>,
+    /// What was refused as typed, in the order the refusals are told.
+    pub invalid_since: Option<Box<str>>,
+    pub invalid_room: Option<Box<str>>,
+    pub invalid_name: Option<Box<str>>,
+    /// The valid name asked for: told `! name taken` if the order gave another.
+    pub wanted: Option<Arc<str>>,
 }
 
 /// One entry of a held user's queue.

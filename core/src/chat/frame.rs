@@ -5,7 +5,7 @@ use crate::command::{self, Command, Request};
 use crate::forgery;
 use crate::line::{Line, Problem, RoomCount};
 use crate::name;
-use crate::order::Proposal;
+use crate::order::{Proposal, Question};
 use crate::output::{CloseReason, ConnId};
 use crate::text;
 use crate::time::Now;
@@ -117,8 +117,14 @@ impl Chat {
             Command::Nick(None) => self.tell(id, &Line::Error(Problem::Usage("/nick NAME"))),
             Command::Join(Some(room)) => self.change_room(id, room, now),
             Command::Join(None) => self.tell(id, &Line::Error(Problem::Usage("/join ROOM"))),
-            Command::Users => self.list_users(id),
-            Command::Rooms => self.list_rooms(id),
+            Command::Users => self.order(Proposal::Sync {
+                from: id,
+                question: Question::Users,
+            }),
+            Command::Rooms => self.order(Proposal::Sync {
+                from: id,
+                question: Question::Rooms,
+            }),
             Command::Help => self.tell(id, &Line::help()),
             Command::Quit => self.close(id, CloseReason::Quit),
             Command::Unknown(word) => self.tell(id, &Line::Error(Problem::UnknownCommand(word))),
@@ -150,59 +156,26 @@ impl Chat {
     }
 
     fn whisper(&mut self, id: ConnId, to: &str, lines: &[&str], now: Now) {
-        let Some(&target) = self.names.get(&*name::key(to)) else {
-            return self.tell(id, &Line::Error(Problem::NoSuchUser(to)));
-        };
-        let (Some(sender), Some(addressee)) = (self.users.get(&id), self.users.get(&target)) else {
-            return;
-        };
-        let (from, to) = (sender.name.clone(), addressee.name.clone());
+        let to: Arc<str> = Arc::from(to);
         for text in lines {
-            let line = Line::Whisper {
-                from: &from,
-                to: &to,
-                text,
+            self.order(Proposal::Whisper {
+                from: id,
+                to: to.clone(),
+                text: Arc::from(*text),
                 ts: now.unix_ms,
-            };
-            self.tell(id, &line);
-            if target != id {
-                self.tell(target, &line);
-            }
+            });
         }
     }
 
+    /// `/nick NEW`: a valid name is proposed; the order says whether it is free.
     fn rename(&mut self, id: ConnId, new: &str) {
         if !name::is_valid_name(new) {
             return self.tell(id, &Line::Error(Problem::InvalidName(new)));
         }
-        let new_key = name::key(new);
-        let Some(user) = self.users.get(&id) else {
-            return;
-        };
-        // Taken by someone else, or exactly the current name; a change of case is allowed.
-        let taken = match self.names.get(&new_key) {
-            Some(&owner) => owner != id || *user.name == *new,
-            None => false,
-        };
-        if taken {
-            return self.tell(id, &Line::Error(Problem::NameTaken(new)));
-        }
-        let (old, room) = (user.name.clone(), user.room.clone());
-        let old_key = name::key(&old);
-        let new: Arc<str> = Arc::from(new);
-        self.names.remove(&old_key);
-        self.names.insert(new_key.clone(), id);
-        if let Some(r) = self.rooms.get_mut(&room) {
-            r.rename(&old_key, new_key, new.clone());
-        }
-        if let Some(user) = self.users.get_mut(&id) {
-            user.name = new.clone();
-        }
-        let line = Line::Rename {
-            from: &old,
-            to: &new,
-        };
-        self.broadcast(&room, &line, None);
+        self.order(Proposal::Rename {
+            from: id,
+            name: Arc::from(new),
+        });
     }
 
     fn change_room(&mut self, id: ConnId, typed: &str, now: Now) {
@@ -216,12 +189,17 @@ impl Chat {
             return self.tell(id, &Line::Error(Problem::AlreadyInRoom(&room)));
         }
         let room = self.intern_room(&room);
-        self.leave_room(id);
-        self.enter_room(id, &room, now.at);
-        self.welcome(id, true, None);
+        let addr = user.addr;
+        let quiet = !self.may_announce(addr, now.at);
+        self.order(Proposal::Move {
+            from: id,
+            room,
+            quiet,
+        });
     }
 
-    fn list_users(&mut self, id: ConnId) {
+    /// The answer to `/users`, in its place in the order.
+    pub(super) fn list_users(&mut self, id: ConnId) {
         let Some(user) = self.users.get(&id) else {
             return;
         };
@@ -238,7 +216,8 @@ impl Chat {
         }
     }
 
-    fn list_rooms(&mut self, id: ConnId) {
+    /// The answer to `/rooms`, in its place in the order.
+    pub(super) fn list_rooms(&mut self, id: ConnId) {
         let Some(user) = self.users.get(&id) else {
             return;
         };

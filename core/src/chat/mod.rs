@@ -11,9 +11,9 @@ use crate::address::{Address, Refusal};
 use crate::config::Config;
 use crate::heartbeat::Heartbeat;
 use crate::input::{self, Join, JoinError, LeaveReason, Violation};
-use crate::line::{Line, Problem, Rendering};
+use crate::line::Rendering;
 use crate::name;
-use crate::order::Proposal;
+use crate::order::{Member, Proposal};
 use crate::output::{CloseReason, ConnId, Output};
 use crate::rate::TokenBucket;
 use crate::room::{Room, MAIN};
@@ -21,7 +21,7 @@ use crate::stats::Stats;
 use crate::store::Restored;
 use crate::text;
 use crate::time::Now;
-use crate::user::User;
+use crate::user::{Pending, User};
 use indexmap::IndexMap;
 use replay::Storage;
 use rustc_hash::FxBuildHasher;
@@ -37,7 +37,7 @@ use std::time::Instant;
 ///
 /// - **getters** (`&self`): [`config`](Self::config), [`connections`](Self::connections),
 ///   [`rooms`](Self::rooms), [`is_full`](Self::is_full), [`stats`](Self::stats),
-///   [`name_of`](Self::name_of), [`room_of`](Self::room_of),
+///   [`name_of`](Self::name_of), [`room_of`](Self::room_of), [`roster`](Self::roster),
 ///   [`history_len`](Self::history_len);
 /// - **inputs** from connections and the clock: [`handle_join`](Self::handle_join),
 ///   [`handle_text`](Self::handle_text), [`handle_activity`](Self::handle_activity),
@@ -61,8 +61,11 @@ pub struct Chat {
     /// Connected users by id. An `IndexMap` with a fixed hasher: a lookup per input costs a
     /// hash, not a tree walk, and its order depends on nothing but the inputs.
     users: IndexMap<ConnId, User, FxBuildHasher>,
-    /// Every user's name by its case-insensitive key: uniqueness and `/whisper` lookup.
-    names: BTreeMap<Box<str>, ConnId>,
+    /// Every user's name by its case-insensitive key, on every node: uniqueness and
+    /// `/whisper` lookup.
+    names: BTreeMap<Box<str>, Member>,
+    /// This node's id in its cluster (empty for a single server).
+    node: Arc<str>,
     /// Rooms by name; `/rooms` walks them in name order.
     rooms: BTreeMap<Arc<str>, Room>,
     main: Arc<str>,
@@ -96,6 +99,8 @@ pub struct Chat {
     proposals: Option<VecDeque<Proposal>>,
     /// In a cluster, the broker cannot be reached: nothing can be ordered (see `ordered`).
     reconnecting: bool,
+    /// Leaves the broker could not order: proposed again when it is back.
+    unsent: Vec<Proposal>,
 }
 
 impl Chat {
@@ -116,10 +121,15 @@ impl Chat {
     /// A node of a cluster: its lines are ordered by the broker (see
     /// [`poll_proposal`](Self::poll_proposal) and [`handle_event`](Self::handle_event)),
     /// history is kept in memory as the events come.
-    pub fn in_cluster(config: Config) -> Self {
+    /// It starts reconnecting (joins are refused) until the runtime says the broker is
+    /// there ([`handle_broker`](Self::handle_broker)). `node`: its id in the cluster.
+    pub fn in_cluster(config: Config, node: &str) -> Self {
         Chat {
             proposals: Some(VecDeque::new()),
-            ..Self::start(config, None, 1)
+            reconnecting: true,
+            node: Arc::from(node),
+            // Ids come from the order; the broker keeps the history.
+            ..Self::start(config, Some(Storage::new(u64::MAX)), 1)
         }
     }
 
@@ -132,6 +142,7 @@ impl Chat {
             config,
             users: IndexMap::default(),
             names: BTreeMap::new(),
+            node: Arc::from(""),
             rooms,
             main,
             next_id: 0,
@@ -151,6 +162,7 @@ impl Chat {
             touches: 0,
             proposals: None,
             reconnecting: false,
+            unsent: Vec::new(),
         }
     }
 
@@ -166,11 +178,12 @@ impl Chat {
         self.users.len()
     }
 
-    /// Rooms that currently have members.
-    ///
-    /// With a store, only rooms with members (and `main`) are in memory.
+    /// Rooms that currently have members on this node.
     pub fn rooms(&self) -> usize {
-        self.rooms.values().filter(|r| !r.is_empty()).count()
+        self.rooms
+            .values()
+            .filter(|r| !r.members().is_empty())
+            .count()
     }
 
     /// Whether a new connection would be refused with [`JoinError::Full`].
@@ -193,6 +206,15 @@ impl Chat {
         self.users.get(&id).map(|u| &*u.room)
     }
 
+    /// Every room someone is in (on any node of a cluster), in name order, with all of its
+    /// names sorted case-insensitively: what the order has made this node know.
+    pub fn roster(&self) -> Vec<(&str, Vec<&str>)> {
+        (self.rooms.iter())
+            .filter(|(_, r)| !r.names(1).is_empty())
+            .map(|(name, r)| (&**name, r.names(usize::MAX)))
+            .collect()
+    }
+
     /// Lines of a room's history held in memory (0 for a room not in memory).
     pub fn history_len(&self, room: &str) -> usize {
         self.rooms.get(room).map_or(0, Room::history_len)
@@ -202,8 +224,9 @@ impl Chat {
 
     /// A WebSocket handshake completed: the connection joins the chat.
     ///
-    /// Emits the greeting, any refusal of the requested name or room, the welcome and the
-    /// room's history to it, and `* NAME joined` to the room.
+    /// Once its join is ordered (at once on a single server), emits the greeting, any
+    /// refusal of the requested name or room, the welcome and the room's history to it,
+    /// and `* NAME joined` to the room.
     pub fn handle_join(&mut self, join: Join<'_>, now: Now) -> Result<ConnId, JoinError> {
         if self.stopping {
             return Err(JoinError::ShuttingDown);
@@ -224,41 +247,33 @@ impl Chat {
         let wanted_room = join.room.map(text::sanitize);
         let wanted_name = join.name.map(text::sanitize);
         let wanted_since = join.since.map(text::sanitize);
-        let mut problems = Vec::new();
-        let since = match wanted_since.as_deref() {
-            None => None,
-            Some(typed) => {
-                let since = input::since_id(typed);
-                if since.is_none() {
-                    problems.push(Problem::InvalidSince(typed));
-                }
-                since
+        let mut pending = Pending::default();
+        if let Some(typed) = wanted_since.as_deref() {
+            pending.since = input::since_id(typed);
+            if pending.since.is_none() {
+                pending.invalid_since = Some(typed.into());
             }
-        };
+        }
         let room = match wanted_room.as_deref().map(|r| (r, name::room_name(r))) {
             None => self.main.clone(),
             Some((_, Some(room))) => self.intern_room(&room),
             Some((typed, None)) => {
-                problems.push(Problem::InvalidRoom(typed));
+                pending.invalid_room = Some(typed.into());
                 self.main.clone()
             }
         };
-        let name = match wanted_name.as_deref() {
-            None => self.auto_name(),
+        match wanted_name.as_deref() {
             Some(wanted) if !name::is_valid_name(wanted) => {
-                problems.push(Problem::InvalidName(wanted));
-                self.auto_name()
+                pending.invalid_name = Some(wanted.into());
             }
-            Some(wanted) if self.names.contains_key(&*name::key(wanted)) => {
-                problems.push(Problem::NameTaken(wanted));
-                self.auto_name()
-            }
-            Some(wanted) => Arc::from(wanted),
-        };
-
-        self.names.insert(name::key(&name), id);
+            Some(wanted) => pending.wanted = Some(Arc::from(wanted)),
+            None => {}
+        }
+        let wanted = pending.wanted.clone();
+        let addr = join.addr.filter(|_| self.per_address());
+        let quiet = !self.may_announce(addr, now.at);
         let user = User {
-            name: name.clone(),
+            name: Arc::from(""),
             room: room.clone(),
             rendering,
             slot: 0,
@@ -267,24 +282,22 @@ impl Chat {
             last_seen: now.at,
             pinged_at: None,
             held: None,
-            addr: join.addr.filter(|_| self.per_address()),
-            muted: false,
+            addr,
+            muted: quiet,
+            pending: Some(Box::new(pending)),
         };
         self.users.insert(id, user);
         if !self.config.ping_interval.is_zero() {
             self.heartbeat
                 .schedule(now.at + self.config.ping_interval, id);
         }
-        let members = self.enter_room(id, &room, now.at);
-
-        if rendering == Rendering::Text {
-            let greeting = Line::Greeting { users: members };
-            self.tell(id, &greeting);
-        }
-        for problem in problems {
-            self.tell(id, &Line::Error(problem));
-        }
-        self.welcome(id, false, since);
+        self.order(Proposal::Join {
+            from: id,
+            room,
+            wanted,
+            quiet,
+            again: false,
+        });
         Ok(id)
     }
 
@@ -360,6 +373,7 @@ impl Chat {
         }
         self.users.clear();
         self.names.clear();
+        self.unsent.clear();
         self.addresses.clear();
         self.rooms.retain(|name, _| **name == *MAIN);
         self.quiet.retain(|_, name| **name == *MAIN);
@@ -401,6 +415,19 @@ impl Chat {
             .map_or_else(|| Arc::from(room), |(k, _)| k.clone())
     }
 
+    /// The connection of a member of this node that is still here.
+    fn local(&self, member: &Member) -> Option<ConnId> {
+        (member.node == self.node && self.users.contains_key(&member.conn)).then_some(member.conn)
+    }
+
+    /// The member that a connection of this node is in the order.
+    fn member(&self, id: ConnId) -> Member {
+        Member {
+            node: self.node.clone(),
+            conn: id,
+        }
+    }
+
     /// The next free automatic name.
     fn auto_name(&mut self) -> Arc<str> {
         loop {
@@ -421,16 +448,22 @@ impl Chat {
         }
     }
 
-    /// Removes a user from its room, the name table and the user table; its address keeps
-    /// its line bucket.
+    /// Removes a user from this node (it receives nothing more from now on) and orders its
+    /// leave: its room hears `* NAME left` and its name is free once that is applied. Its
+    /// address keeps its line bucket.
     fn forget(&mut self, id: ConnId) {
         self.unhold(id);
-        self.leave_room(id);
+        self.leave_here(id);
         if let Some(user) = self.users.swap_remove(&id) {
-            self.names.remove(&*name::key(&user.name));
             if let Some(address) = user.addr.and_then(|a| self.addresses.get_mut(&a)) {
                 address.release(user.bucket, &self.config);
             }
+            self.order(Proposal::Leave {
+                from: id,
+                name: user.name,
+                room: user.room,
+                quiet: user.muted,
+            });
         }
     }
 

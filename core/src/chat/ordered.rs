@@ -1,13 +1,17 @@
-//! Shared changes, ordered: a single server orders them at once, a cluster node proposes
-//! them and applies what the broker ordered. Either way the change takes effect in
-//! [`Chat::apply`], once, in the one order.
+//! Shared changes, ordered: a single server orders them at once (making the broker's
+//! checks itself, in [`Chat::order`]), a cluster node proposes them and applies what the
+//! broker ordered. Either way the change takes effect in [`Chat::apply`], once, in the one
+//! order, and the answers that depend on the shared state (greetings, counts, `/users`,
+//! `/rooms`) are given there.
 
 use super::Chat;
 use crate::line::{Line, Problem};
-use crate::order::{Event, Proposal};
+use crate::name;
+use crate::order::{Event, Member, Proposal, Question, Refusal, Snapshot};
 use crate::output::{CloseReason, ConnId};
 use crate::room::{said, Spoken};
 use crate::store::Kept;
+use std::sync::Arc;
 
 impl Chat {
     /// An event the cluster's broker ordered (this node's own proposals come back this way
@@ -16,12 +20,49 @@ impl Chat {
         self.apply(event);
     }
 
+    /// Who is in the chat at one point of the order, from the broker (when this node
+    /// starts, starts again, or the broker lost its state): it replaces what this node knew
+    /// of everyone; events after that point follow. A join of this node's that the snapshot
+    /// already holds is finished here.
+    pub fn handle_snapshot(&mut self, snapshot: Snapshot) {
+        if self.proposals.is_none() {
+            return;
+        }
+        self.next_line_id = self.next_line_id.max(snapshot.line + 1);
+        self.names.clear();
+        for r in self.rooms.values_mut() {
+            r.clear_names();
+        }
+        let main = self.main.clone();
+        let empty: Vec<Arc<str>> = (self.rooms.iter())
+            .filter(|(name, r)| r.is_empty() && **name != main)
+            .map(|(name, _)| name.clone())
+            .collect();
+        for room in empty {
+            self.drop_room(&room);
+        }
+        for present in snapshot.members {
+            let room = self.intern_room(&present.room);
+            self.register(&present.member, &present.name, &room);
+            if let Some(id) = self.local(&present.member) {
+                self.finish_join(id, present.name.clone(), &room);
+                if let Some(user) = self.users.get_mut(&id) {
+                    user.name = present.name;
+                }
+            }
+        }
+    }
+
     /// The broker could not order a proposal (it cannot be reached, or its queue is full):
     /// nothing changed, and the sender is told `! not sent: the chat is reconnecting`
-    /// rather than the line reaching part of the room or arriving out of order.
+    /// rather than the line reaching part of the room or arriving out of order. A join is
+    /// closed with 1013 (try again later); a leave is proposed again when the broker is
+    /// back, so that the name does not stay taken.
     pub fn handle_not_ordered(&mut self, proposal: Proposal) {
         match proposal {
-            Proposal::Say { from, .. } => self.tell(from, &Line::Error(Problem::NotSent)),
+            Proposal::Join { from, .. } => self.close(from, CloseReason::TryAgain),
+            Proposal::Leave { .. } => self.unsent.push(proposal),
+            _ => self.tell(proposal.from(), &Line::Error(Problem::NotSent)),
         }
     }
 
@@ -36,43 +77,325 @@ impl Chat {
             return; // a single server has no broker; no news is no change
         }
         self.reconnecting = !connected;
+        if connected {
+            for leave in std::mem::take(&mut self.unsent) {
+                self.order(leave);
+            }
+        }
         let line = Line::Status { connected };
-        let mut ids: Vec<ConnId> = self.users.keys().copied().collect();
-        ids.sort_unstable();
-        for id in ids {
+        for id in self.user_ids() {
             self.tell(id, &line);
+        }
+    }
+
+    /// In a cluster, the broker's state is new to this node (Redis lost what it held):
+    /// every user here is registered again, with its name and room, and nobody is told
+    /// (unless the name went to someone else meanwhile: then the user hears its new one).
+    pub fn handle_fresh(&mut self) {
+        if self.proposals.is_none() {
+            return;
+        }
+        for id in self.user_ids() {
+            let Some(user) = self.users.get(&id).filter(|u| u.pending.is_none()) else {
+                continue;
+            };
+            let join = Proposal::Join {
+                from: id,
+                room: user.room.clone(),
+                wanted: Some(user.name.clone()),
+                quiet: user.muted,
+                again: true,
+            };
+            self.order(join);
         }
     }
 
     /// In a cluster, this node's state is stale: the others gave it up while it was cut off,
     /// or it missed events. Every connection is closed with 1012 (service restart), silently
     /// (the other nodes have already seen these users leave), so that clients reconnect
-    /// and resume; the node then takes new connections afresh.
+    /// and resume; the node takes new connections once the broker has given it a new
+    /// snapshot and lease.
     pub fn handle_given_up(&mut self) {
         if self.proposals.is_some() {
             self.close_everyone(CloseReason::Restart);
+            self.reconnecting = true;
         }
     }
 
-    /// Orders a change: at once on a single server, through the broker in a cluster.
+    /// This node's connections, in id order.
+    fn user_ids(&self) -> Vec<ConnId> {
+        let mut ids: Vec<ConnId> = self.users.keys().copied().collect();
+        ids.sort_unstable();
+        ids
+    }
+
+    /// Orders a change: through the broker in a cluster; at once on a single server, which
+    /// makes the checks the broker makes (`cluster/src/chat.lua`) against its own state.
     pub(super) fn order(&mut self, proposal: Proposal) {
         if let Some(proposals) = self.proposals.as_mut() {
             proposals.push_back(proposal);
             return;
         }
+        let member = self.member(proposal.from());
+        let line = self.next_line_id - 1;
+        let user = self.users.get(&proposal.from());
         let event = match proposal {
             Proposal::Say { .. } => {
                 let id = self.take_line_id();
-                proposal.ordered(id)
+                proposal.said(id)
             }
+            Proposal::Join {
+                room,
+                wanted,
+                quiet,
+                again,
+                ..
+            } => {
+                let free = wanted.filter(|w| !self.names.contains_key(&*name::key(w)));
+                let name = free.clone().unwrap_or_else(|| self.auto_name());
+                Some(Event::Joined {
+                    member,
+                    name,
+                    room,
+                    taken: free.is_none(),
+                    quiet,
+                    again,
+                    line,
+                })
+            }
+            Proposal::Leave {
+                name, room, quiet, ..
+            } => Some(Event::Left {
+                member,
+                name,
+                room,
+                quiet,
+            }),
+            Proposal::Move {
+                ref room, quiet, ..
+            } => match user {
+                Some(user) if user.room != *room => Some(Event::Moved {
+                    member,
+                    name: user.name.clone(),
+                    from: user.room.clone(),
+                    room: room.clone(),
+                    quiet_left: user.muted,
+                    quiet,
+                    line,
+                }),
+                _ => refused(member, Refusal::AlreadyInRoom(room.clone())),
+            },
+            Proposal::Rename { ref name, .. } => {
+                let holder = self.names.get(&*name::key(name));
+                match user {
+                    Some(user) if holder.is_none_or(|h| *h == member) && user.name != *name => {
+                        Some(Event::Renamed {
+                            member,
+                            old: user.name.clone(),
+                            name: name.clone(),
+                            room: user.room.clone(),
+                        })
+                    }
+                    _ => refused(member, Refusal::NameTaken(name.clone())),
+                }
+            }
+            Proposal::Whisper {
+                to: ref to_typed,
+                ref text,
+                ts,
+                ..
+            } => {
+                let to = self.names.get(&*name::key(to_typed)).cloned();
+                let to_name = to.as_ref().and_then(|to| self.users.get(&to.conn));
+                match (user, to, to_name) {
+                    (Some(user), Some(to), Some(addressee)) => Some(Event::Whispered {
+                        from: member,
+                        from_name: user.name.clone(),
+                        to_name: addressee.name.clone(),
+                        to,
+                        text: text.clone(),
+                        ts,
+                    }),
+                    _ => refused(member, Refusal::NoSuchUser(to_typed.clone())),
+                }
+            }
+            Proposal::Sync { question, .. } => Some(Event::Synced { member, question }),
         };
-        self.apply(event);
+        if let Some(event) = event {
+            self.apply(event);
+        }
     }
 
     /// An ordered change takes effect.
     fn apply(&mut self, event: Event) {
         match event {
             Event::Said(kept) => self.apply_said(kept),
+            Event::Joined {
+                member,
+                name,
+                room,
+                quiet,
+                again,
+                line,
+                ..
+            } => {
+                self.next_line_id = self.next_line_id.max(line + 1);
+                let room = self.intern_room(&room);
+                let local = self.local(&member);
+                if again {
+                    return self.apply_registered_again(&member, local, name, &room);
+                }
+                let size = self.register(&member, &name, &room);
+                let notice = Line::Joined {
+                    room: &room,
+                    user: &name,
+                };
+                self.announce(&notice, &room, size, quiet);
+                if let Some(id) = local {
+                    self.finish_join(id, name, &room);
+                }
+            }
+            Event::Left {
+                member,
+                name,
+                room,
+                quiet,
+            } => {
+                let size = self.unregister(&member, &name, &room);
+                let notice = Line::Left {
+                    room: &room,
+                    user: &name,
+                };
+                self.announce(&notice, &room, size, quiet);
+            }
+            Event::Moved {
+                member,
+                name,
+                from,
+                room,
+                quiet_left,
+                quiet,
+                line,
+            } => {
+                self.next_line_id = self.next_line_id.max(line + 1);
+                let local = self.local(&member);
+                if let Some(id) = local {
+                    self.leave_here(id);
+                }
+                let left = Line::Left {
+                    room: &from,
+                    user: &name,
+                };
+                let size = self.rooms.get(&from).map_or(0, |r| r.len());
+                self.announce(&left, &from, size, quiet_left);
+                self.unregister(&member, &name, &from);
+                let room = self.intern_room(&room);
+                let size = self.register(&member, &name, &room);
+                let joined = Line::Joined {
+                    room: &room,
+                    user: &name,
+                };
+                self.announce(&joined, &room, size, quiet);
+                if let Some(id) = local {
+                    self.enter_here(id, &room);
+                    if let Some(user) = self.users.get_mut(&id) {
+                        user.muted = quiet;
+                    }
+                    self.welcome(id, true, None);
+                }
+            }
+            Event::Renamed {
+                member,
+                old,
+                name,
+                room,
+            } => {
+                let old_key = name::key(&old);
+                if self.names.get(&old_key) == Some(&member) {
+                    self.names.remove(&old_key);
+                }
+                let key = name::key(&name);
+                self.names.insert(key.clone(), member.clone());
+                if let Some(r) = self.rooms.get_mut(&room) {
+                    r.rename(&old_key, key, name.clone());
+                }
+                if let Some(user) = self.local(&member).and_then(|id| self.users.get_mut(&id)) {
+                    user.name = name.clone();
+                }
+                let line = Line::Rename {
+                    from: &old,
+                    to: &name,
+                };
+                self.broadcast(&room, &line, None);
+            }
+            Event::Whispered {
+                from,
+                from_name,
+                to,
+                to_name,
+                text,
+                ts,
+            } => {
+                let line = Line::Whisper {
+                    from: &from_name,
+                    to: &to_name,
+                    text: &text,
+                    ts,
+                };
+                let sender = self.local(&from);
+                if let Some(id) = sender {
+                    self.tell(id, &line);
+                }
+                if let Some(id) = self.local(&to).filter(|id| Some(*id) != sender) {
+                    self.tell(id, &line);
+                }
+            }
+            Event::Refused { member, refusal } => {
+                if let Some(id) = self.local(&member) {
+                    let problem = match &refusal {
+                        Refusal::NameTaken(name) => Problem::NameTaken(name),
+                        Refusal::NoSuchUser(name) => Problem::NoSuchUser(name),
+                        Refusal::AlreadyInRoom(room) => Problem::AlreadyInRoom(room),
+                    };
+                    self.tell(id, &Line::Error(problem));
+                }
+            }
+            Event::Synced { member, question } => {
+                if let Some(id) = self.local(&member) {
+                    match question {
+                        Question::Users => self.list_users(id),
+                        Question::Rooms => self.list_rooms(id),
+                    }
+                }
+            }
+        }
+    }
+
+    /// A member registered again after the broker lost its state: nobody is told, but a
+    /// user of this node whose name went to someone else meanwhile hears its new one.
+    fn apply_registered_again(
+        &mut self,
+        member: &Member,
+        local: Option<ConnId>,
+        name: Arc<str>,
+        room: &Arc<str>,
+    ) {
+        let had = local
+            .and_then(|id| self.users.get(&id))
+            .map(|u| u.name.clone());
+        if let Some(old) = &had {
+            self.unregister(member, old, room);
+        }
+        self.register(member, &name, room);
+        let (Some(id), Some(old)) = (local, had) else {
+            return;
+        };
+        if old != name {
+            if let Some(user) = self.users.get_mut(&id) {
+                user.name = name.clone();
+            }
+            self.tell(id, &Line::Error(Problem::NameTaken(&old)));
+            self.welcome_again(id);
         }
     }
 
@@ -90,4 +413,9 @@ impl Chat {
         let cap = self.config.history;
         self.change_history(&room, |r| r.remember(spoken, cap));
     }
+}
+
+/// A refusal, as an event of the order.
+fn refused(member: Member, refusal: Refusal) -> Option<Event> {
+    Some(Event::Refused { member, refusal })
 }

@@ -156,8 +156,11 @@ impl Chat {
         id
     }
 
-    /// Hands a broadcast line to the store.
+    /// Hands a broadcast line to the store (in a cluster the broker kept it already).
     pub(super) fn keep(&mut self, kept: &Kept) {
+        if self.proposals.is_some() {
+            return;
+        }
         if let Some(store) = self.store.as_mut() {
             store.requests.push_back(StoreRequest::Keep(kept.clone()));
         }
