@@ -14,7 +14,7 @@ use crate::event::{Event, Lease, Snapshot};
 use crate::proposal::{Answer, Proposal};
 use crate::Events;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::{self, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::mpsc::{self, RecvTimeoutError, SyncSender};
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -81,9 +81,12 @@ pub enum Delivery {
 
 /// The node's link; dropping it stops both threads (within [`COMMAND_TIMEOUT`]).
 pub struct Node {
-    proposals: SyncSender<(u64, Proposal)>,
+    /// `None` once closing: the writer sends what is queued, then ends.
+    proposals: Option<SyncSender<(u64, Proposal)>>,
     deliveries: async_channel::Receiver<Delivery>,
     stop: Arc<AtomicBool>,
+    /// Closed when the writer has ended.
+    written: async_channel::Receiver<()>,
 }
 
 impl Node {
@@ -92,6 +95,7 @@ impl Node {
     pub fn start(config: NodeConfig) -> Node {
         let (proposals, queue) = mpsc::sync_channel(QUEUE);
         let (out, deliveries) = async_channel::bounded(QUEUE);
+        let (ended, written) = async_channel::bounded::<()>(1);
         let stop = Arc::new(AtomicBool::new(false));
         // The highest line id seen, from answers and events: the floor for new ids.
         let floor = Arc::new(AtomicU64::new(0));
@@ -108,6 +112,7 @@ impl Node {
             thread::Builder::new()
                 .name("chat-cluster-writer".into())
                 .spawn(move || {
+                    let _ended = ended;
                     Writer {
                         config,
                         out,
@@ -129,19 +134,28 @@ impl Node {
                 .expect("a thread for the cluster's reader");
         }
         Node {
-            proposals,
+            proposals: Some(proposals),
             deliveries,
             stop,
+            written,
         }
     }
 
     /// Hands a proposal to the writer; a full queue answers [`Answer::NotSent`] at once
     /// (returned here: the caller delivers it as it would any answer).
     pub fn propose(&self, tag: u64, proposal: Proposal) -> Option<Answer> {
-        match self.proposals.try_send((tag, proposal)) {
-            Ok(()) => None,
-            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => Some(Answer::NotSent),
-        }
+        let sent = match &self.proposals {
+            Some(p) => p.try_send((tag, proposal)).is_ok(),
+            None => false, // closing
+        };
+        (!sent).then_some(Answer::NotSent)
+    }
+
+    /// Stops the link once what is queued has been sent (or found unsendable): a node that
+    /// stops cleanly orders its users' leaves before it goes.
+    pub async fn close(mut self) {
+        self.proposals = None;
+        let _ = self.written.recv().await;
     }
 
     /// Answers, events and status changes, in order.

@@ -23,7 +23,7 @@ fn is_word(s: &str, max: usize) -> bool {
 }
 
 /// The key under which a name is unique: names differ only if they differ ignoring ASCII case.
-pub(crate) fn key(name: &str) -> Box<str> {
+pub fn key(name: &str) -> Box<str> {
     name.to_ascii_lowercase().into_boxed_str()
 }
 

@@ -7,6 +7,19 @@ use std::fmt;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ConnId(pub(crate) u64);
 
+impl ConnId {
+    /// Its number: how a cluster's broker names the connection (with its node's id).
+    pub fn number(self) -> u64 {
+        self.0
+    }
+
+    /// The connection numbered `n` on its node (in a cluster, members of other nodes are
+    /// named by their node's numbers).
+    pub fn numbered(n: u64) -> ConnId {
+        ConnId(n)
+    }
+}
+
 impl fmt::Display for ConnId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "conn{}", self.0)

@@ -7,6 +7,7 @@
 //! them, which is what gives a room one order for everyone; the store's answers come back
 //! as inputs like any other.
 
+use crate::cluster::{ClusterStats, Link};
 use crate::outbox::{Outbox, Pushed};
 use chat_core::{
     Chat, ConnId, FetchId, Fetched, Join, JoinError, LeaveReason, Now, Output, Stats, StoreRequest,
@@ -14,6 +15,7 @@ use chat_core::{
 };
 use chat_store::{Queue, StoreStats};
 use rustc_hash::FxHashMap;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::Waker;
 use std::time::Instant;
@@ -35,6 +37,8 @@ struct Inner {
     timer_at: Option<Instant>,
     /// Where the core's store requests go; `None` once the store is closing.
     store: Option<Queue>,
+    /// In a cluster, where proposals go and history is read (see `cluster`).
+    cluster: Option<Link>,
 }
 
 /// A point-in-time copy of what `/metrics` reports.
@@ -53,6 +57,8 @@ pub struct Snapshot {
     pub stats: Stats,
     /// The store's counters.
     pub store: Option<Arc<StoreStats>>,
+    /// The cluster link's counters.
+    pub cluster: Option<Arc<ClusterStats>>,
 }
 
 impl Hub {
@@ -66,6 +72,7 @@ impl Hub {
                 outboxes: FxHashMap::default(),
                 timer_at: None,
                 store: None,
+                cluster: None,
             }),
             queue_limit,
             timer,
@@ -81,12 +88,17 @@ impl Hub {
 
     /// Runs one input against the core and delivers its outputs.
     fn input<T>(&self, f: impl FnOnce(&mut Chat, &mut FxHashMap<ConnId, Arc<Outbox>>) -> T) -> T {
+        self.input_inner(|inner| f(&mut inner.chat, &mut inner.outboxes))
+    }
+
+    /// [`input`](Self::input), for inputs that need more of the hub than the chat.
+    fn input_inner<T>(&self, f: impl FnOnce(&mut Inner) -> T) -> T {
         let mut wake = Vec::new();
         let result;
         {
             let mut inner = self.lock();
             let inner = &mut *inner;
-            result = f(&mut inner.chat, &mut inner.outboxes);
+            result = f(inner);
             self.drain(inner, &mut wake);
             let next = inner.chat.poll_timeout();
             if next.is_some() && (inner.timer_at.is_none() || next < inner.timer_at) {
@@ -106,7 +118,7 @@ impl Hub {
     fn drain(&self, inner: &mut Inner, wake: &mut Vec<Waker>) {
         loop {
             let mut slow = Vec::new();
-            let refused = self.drain_store(inner);
+            let refused = self.drain_store(inner) | Self::drain_proposals(inner);
             while let Some(output) = inner.chat.poll_output() {
                 match output {
                     Output::Send { to, payload } => {
@@ -145,14 +157,36 @@ impl Hub {
         }
     }
 
-    /// Hands the core's store requests to the store; true if one was refused (and answered
-    /// as failed, which may have made outputs).
+    /// Hands the core's proposals to the cluster's node; true if one was given back (and
+    /// handed to the core as not ordered, which may have made outputs).
+    fn drain_proposals(inner: &mut Inner) -> bool {
+        let mut refused = false;
+        while let Some(proposal) = inner.chat.poll_proposal() {
+            let back = match inner.cluster.as_mut() {
+                Some(link) => link.propose(proposal),
+                None => Some(proposal),
+            };
+            if let Some(proposal) = back {
+                inner.chat.handle_not_ordered(proposal);
+                refused = true;
+            }
+        }
+        refused
+    }
+
+    /// Hands the core's store requests to the store (in a cluster: history reads to
+    /// Redis; the broker keeps lines and gives ids itself); true if one was refused (and
+    /// answered as failed, which may have made outputs).
     fn drain_store(&self, inner: &mut Inner) -> bool {
         let mut refused = false;
         while let Some(request) = inner.chat.poll_store() {
-            let pushed = match &inner.store {
-                Some(queue) => queue.push(request),
-                None => Err(request),
+            let pushed = match (&inner.store, &inner.cluster, request) {
+                (Some(queue), _, request) => queue.push(request),
+                (None, Some(link), StoreRequest::Fetch(f)) => {
+                    link.fetch(f).map_err(StoreRequest::Fetch)
+                }
+                (None, Some(_), StoreRequest::Keep(_) | StoreRequest::NextId(_)) => Ok(()),
+                (None, None, request) => Err(request),
             };
             match pushed {
                 Ok(()) => {}
@@ -176,6 +210,38 @@ impl Hub {
     /// Lets go of the store's queue, so that the store can write what it holds and stop.
     pub(crate) fn detach_store(&self) {
         self.lock().store = None;
+    }
+
+    /// Gives the hub its link to the cluster.
+    pub(crate) fn attach_cluster(&self, link: Link) {
+        self.lock().cluster = Some(link);
+    }
+
+    /// What came back from the cluster, applied in order under one take of the lock.
+    pub(crate) fn delivered(&self, deliveries: Vec<chat_cluster::Delivery>) {
+        self.input_inner(|inner| {
+            if let Some(link) = inner.cluster.as_mut() {
+                for delivery in deliveries {
+                    link.deliver(&mut inner.chat, delivery);
+                }
+            }
+        });
+    }
+
+    /// Lets go of the cluster's link once the leaves of this node's users (ordered at
+    /// shutdown) are sent, or after a few seconds: the other nodes hear them leave now
+    /// rather than after `--node-timeout`.
+    pub(crate) async fn detach_cluster(&self) {
+        let link = self.lock().cluster.take();
+        if let Some(link) = link {
+            link.close().await;
+        }
+    }
+
+    /// In a cluster, whether Redis cannot be reached now: `/healthz` says `degraded`.
+    pub fn degraded(&self) -> bool {
+        let inner = self.lock();
+        (inner.cluster.as_ref()).is_some_and(|l| !l.stats.connected.load(Ordering::Relaxed))
     }
 
     /// The store has answered a fetch.
@@ -250,6 +316,7 @@ impl Hub {
             handshakes: 0,
             stats: inner.chat.stats().clone(),
             store: inner.store.as_ref().map(|q| q.stats().clone()),
+            cluster: inner.cluster.as_ref().map(|l| l.stats.clone()),
         }
     }
 }

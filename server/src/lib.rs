@@ -13,6 +13,8 @@
 //! - `route`: one TCP connection: its HTTP request, the routes, the WebSocket upgrade;
 //! - `http`: reading a request head (httparse) and writing plain responses;
 //! - `connection`: the driver task of one WebSocket: frames in, bursts out;
+//! - `cluster`: the hub's link to a cluster (`--cluster`): proposals to `chat-cluster`'s
+//!   node, what it orders back into the core, history read from Redis;
 //! - `hub`: the shared `Chat`, the fan-out of its outputs into outboxes, and its store
 //!   requests into the store's queue (`chat-store`, whose answers come back through it);
 //! - `outbox`: one connection's bounded outbound queue, on the primitives of `sync` (std's,
@@ -24,6 +26,7 @@
 //!
 //! The program around it (the `connect` subcommand, logging, exit codes) is `chat-cli`.
 
+mod cluster;
 mod connection;
 mod handshakes;
 mod http;

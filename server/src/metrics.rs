@@ -1,8 +1,10 @@
 //! `/metrics` in the Prometheus text format.
 
+use crate::cluster::ClusterStats;
 use crate::hub::Snapshot;
 use chat_store::{StoreStats, BATCH_BUCKETS};
 use std::fmt::Write;
+use std::sync::atomic::Ordering;
 
 /// Renders the hub's counters; names follow Prometheus conventions (`_total` for counters).
 pub(crate) fn render(s: &Snapshot) -> String {
@@ -70,7 +72,29 @@ pub(crate) fn render(s: &Snapshot) -> String {
     if let Some(store) = &s.store {
         store_metrics(&mut out, store);
     }
+    if let Some(cluster) = &s.cluster {
+        cluster_metrics(&mut out, cluster);
+    }
     out
+}
+
+/// The cluster link's series: the broker's state, events in and out, the stream's lag.
+fn cluster_metrics(out: &mut String, c: &ClusterStats) {
+    let _ = write!(
+        out,
+        "# HELP chat_cluster_connected Whether this node reaches the cluster's Redis (1) or not (0).\n\
+         # TYPE chat_cluster_connected gauge\nchat_cluster_connected {}\n\
+         # HELP chat_cluster_events_in_total Events of the ordered stream applied by this node.\n\
+         # TYPE chat_cluster_events_in_total counter\nchat_cluster_events_in_total {}\n\
+         # HELP chat_cluster_proposals_out_total Changes this node handed to the broker.\n\
+         # TYPE chat_cluster_proposals_out_total counter\nchat_cluster_proposals_out_total {}\n\
+         # HELP chat_cluster_lag_seconds From an event's creation in Redis to its application here, for the last one.\n\
+         # TYPE chat_cluster_lag_seconds gauge\nchat_cluster_lag_seconds {}\n",
+        u8::from(c.connected.load(Ordering::Relaxed)),
+        c.events_in.load(Ordering::Relaxed),
+        c.proposals_out.load(Ordering::Relaxed),
+        c.lag_ms.load(Ordering::Relaxed) as f64 / 1000.0,
+    );
 }
 
 /// The store's series: lines held, errors, and the write batch latency histogram.
@@ -116,6 +140,7 @@ mod tests {
                 ..Stats::default()
             },
             store: Some(Default::default()),
+            cluster: Some(Default::default()),
         };
         let text = render(&s);
         for line in [
@@ -132,6 +157,10 @@ mod tests {
             "chat_store_batch_seconds_bucket{le=\"0.001\"} 0",
             "chat_store_batch_seconds_bucket{le=\"+Inf\"} 0",
             "chat_store_batch_seconds_count 0",
+            "chat_cluster_connected 0",
+            "chat_cluster_events_in_total 0",
+            "chat_cluster_proposals_out_total 0",
+            "chat_cluster_lag_seconds 0",
         ] {
             assert!(
                 text.lines().any(|l| l == line),

@@ -62,10 +62,7 @@ pub(crate) async fn serve<R: Runtime>(
             let body = page::HTML.as_bytes();
             http::respond_to(&mut stream, get, 200, html, page::HEADERS, body).await
         }
-        "/healthz" => {
-            let text = "text/plain; charset=utf-8";
-            http::respond_to(&mut stream, get, 200, text, "", b"ok").await
-        }
+        "/healthz" => health(&mut stream, &server, get).await,
         "/metrics" if server.metrics_on_chat_port => metrics(&mut stream, &server, get).await,
         _ => http::respond_status(&mut stream, 404, "").await,
     };
@@ -121,15 +118,27 @@ pub(crate) async fn serve_metrics<R: Runtime>(rt: R, server: Arc<Server>, mut st
             http::respond_status(&mut stream, 405, "Allow: GET, HEAD\r\n").await
         }
         "/metrics" => metrics(&mut stream, &server, with_body).await,
-        "/healthz" => {
-            let text = "text/plain; charset=utf-8";
-            http::respond_to(&mut stream, with_body, 200, text, "", b"ok").await
-        }
+        "/healthz" => health(&mut stream, &server, with_body).await,
         _ => http::respond_status(&mut stream, 404, "").await,
     };
     if let Err(e) = result {
         tracing::debug!("writing a response failed: {e}");
     }
+}
+
+/// The `/healthz` answer: `ok`, or 503 `degraded` while a cluster's Redis cannot be
+/// reached.
+async fn health<S: AsyncWrite + Unpin>(
+    stream: &mut S,
+    server: &Server,
+    with_body: bool,
+) -> std::io::Result<()> {
+    let text = "text/plain; charset=utf-8";
+    let (status, body): (u16, &[u8]) = match server.hub.degraded() {
+        false => (200, b"ok"),
+        true => (503, b"degraded"),
+    };
+    http::respond_to(stream, with_body, status, text, "", body).await
 }
 
 /// The `/metrics` answer.

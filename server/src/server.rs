@@ -102,7 +102,7 @@ pub async fn serve<R: Runtime>(
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), Error> {
     // The store first: a server that cannot keep its history does not start listening.
-    let opened = chat_store::open(&settings.db, settings.retain)?;
+    let opened = open_store(&settings)?;
     let socket = crate::runtime::listen(settings.listen)?;
     run(rt, socket, opened, settings, shutdown).await
 }
@@ -115,39 +115,63 @@ pub async fn serve_on<R: Runtime>(
     settings: Settings,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), Error> {
-    let opened = chat_store::open(&settings.db, settings.retain)?;
+    let opened = open_store(&settings)?;
     run(rt, socket, opened, settings, shutdown).await
+}
+
+/// The store, unless the server is a node of a cluster (whose history is in Redis).
+fn open_store(settings: &Settings) -> Result<Option<chat_store::Opened>, Error> {
+    match settings.cluster {
+        Some(_) => Ok(None),
+        None => Ok(Some(chat_store::open(&settings.db, settings.retain)?)),
+    }
 }
 
 async fn run<R: Runtime>(
     rt: R,
     socket: std::net::TcpListener,
-    opened: chat_store::Opened,
+    opened: Option<chat_store::Opened>,
     settings: Settings,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), Error> {
     raise_descriptor_limit(&settings);
-    let chat = Chat::with_store(settings.chat.clone(), opened.restored());
-    tracing::info!(
-        "history in {} ({} lines kept, next id {})",
-        settings.db,
-        opened.lines(),
-        opened.restored().next_id
-    );
-    let (hub, timer_changed) = Hub::new(chat, settings.outbound_queue_bytes);
-    // The store answers on its own thread; it holds the hub weakly, so that the hub goes
-    // when the server does.
-    let answers_to = Arc::downgrade(&hub);
-    let store = Store::start(opened, STORE_QUEUE, move |answer| {
-        let Some(hub) = answers_to.upgrade() else {
-            return;
-        };
-        match answer {
-            Answer::Fetched(id, fetched) => hub.fetched(id, fetched),
-            Answer::Reserved(next) => hub.reserved(next),
+    let (hub, timer_changed, store) = match (opened, &settings.cluster) {
+        (Some(opened), _) => {
+            let chat = Chat::with_store(settings.chat.clone(), opened.restored());
+            tracing::info!(
+                "history in {} ({} lines kept, next id {})",
+                settings.db,
+                opened.lines(),
+                opened.restored().next_id
+            );
+            let (hub, timer_changed) = Hub::new(chat, settings.outbound_queue_bytes);
+            let answers_to = Arc::downgrade(&hub);
+            let store = Store::start(opened, STORE_QUEUE, move |answer| {
+                let Some(hub) = answers_to.upgrade() else {
+                    return;
+                };
+                match answer {
+                    Answer::Fetched(id, fetched) => hub.fetched(id, fetched),
+                    Answer::Reserved(next) => hub.reserved(next),
+                }
+            })?;
+            hub.attach_store(store.queue());
+            (hub, timer_changed, Some(store))
         }
-    })?;
-    hub.attach_store(store.queue());
+        (None, Some(cluster)) => {
+            let id = crate::cluster::node_id();
+            let chat = Chat::in_cluster(settings.chat.clone(), &id);
+            let (hub, timer_changed) = Hub::new(chat, settings.outbound_queue_bytes);
+            crate::cluster::start(&rt, &hub, cluster, &id, settings.retain as u64);
+            tracing::info!(
+                "node {id} of the cluster on {} (prefix {:?}); history in Redis",
+                cluster.url,
+                cluster.prefix
+            );
+            (hub, timer_changed, None)
+        }
+        (None, None) => unreachable!("open_store opens a store without a cluster"),
+    };
 
     let listener = rt.listener(socket)?;
     let metrics_listener = match settings.metrics_listen {
@@ -214,7 +238,10 @@ async fn run<R: Runtime>(
     .await;
     // Every line said before the shutdown is in the store's queue; write it all.
     hub.detach_store();
-    store.closed().await;
+    if let Some(store) = store {
+        store.closed().await;
+    }
+    hub.detach_cluster().await;
     tracing::info!("stopped");
     Ok(())
 }

@@ -1,6 +1,7 @@
 //! Command-line flags and environment variables, turned into the core's `Config` and the
 //! server's own settings.
 
+pub use crate::cluster::ClusterSettings;
 use chat_core::Config;
 use clap::Parser;
 use std::net::{IpAddr, SocketAddr};
@@ -79,9 +80,20 @@ pub struct Args {
     /// forgotten at exit.
     #[arg(long, env = "CHAT_DB", default_value = DEFAULT_DB)]
     pub db: String,
-    /// Lines the store keeps in all; the oldest go first.
+    /// Lines the store keeps in all; the oldest go first. In a cluster: lines each room
+    /// keeps in Redis.
     #[arg(long, env = "CHAT_RETAIN", default_value_t = DEFAULT_RETAIN)]
     pub retain: usize,
+    /// Be a node of the cluster of every server on this Redis (redis://HOST:PORT[/DB]);
+    /// the history then lives in Redis and --db is not used.
+    #[arg(long, env = "CHAT_CLUSTER")]
+    pub cluster: Option<String>,
+    /// Every key in Redis under this prefix: several chats can share one Redis.
+    #[arg(long, env = "CHAT_CLUSTER_PREFIX", default_value = "chat")]
+    pub cluster_prefix: String,
+    /// Seconds a node may be silent before the others give it up and its users leave.
+    #[arg(long, env = "CHAT_NODE_TIMEOUT", default_value_t = 10.0, value_parser = seconds)]
+    pub node_timeout: f64,
 }
 
 /// Where the history lives unless `--db` says otherwise: in the working directory.
@@ -117,8 +129,10 @@ pub struct Settings {
     pub metrics_listen: Option<SocketAddr>,
     /// The store's file, or `:memory:`.
     pub db: String,
-    /// Lines the store keeps at most.
+    /// Lines the store keeps at most (in a cluster: per room, in Redis).
     pub retain: usize,
+    /// The cluster this server is a node of, if any.
+    pub cluster: Option<ClusterSettings>,
 }
 
 impl Args {
@@ -182,6 +196,37 @@ impl Args {
             metrics_listen: self.metrics_listen,
             db: self.db.clone(),
             retain: self.retain,
+            cluster: match &self.cluster {
+                None => None,
+                Some(url) => Some(self.cluster_settings(url)?),
+            },
+        })
+    }
+
+    /// `--cluster` and its companions, checked.
+    fn cluster_settings(&self, url: &str) -> Result<ClusterSettings, String> {
+        if !url.starts_with("redis://") {
+            return Err(format!(
+                "--cluster must be a redis://HOST:PORT[/DB] address, got {url:?}"
+            ));
+        }
+        let prefix = self.cluster_prefix.trim();
+        if prefix.is_empty() || prefix.contains(char::is_whitespace) {
+            return Err(format!(
+                "--cluster-prefix must be a word without spaces, got {:?}",
+                self.cluster_prefix
+            ));
+        }
+        if self.node_timeout < 1.0 {
+            let got = self.node_timeout;
+            return Err(format!(
+                "--node-timeout must be at least 1 second, got {got}"
+            ));
+        }
+        Ok(ClusterSettings {
+            url: url.to_string(),
+            prefix: prefix.to_string(),
+            node_timeout: Duration::from_secs_f64(self.node_timeout),
         })
     }
 }

@@ -356,9 +356,25 @@ impl Chat {
     /// The server is stopping: every connection is closed with 1001 and joins are refused.
     /// Nobody hears anyone leave; `main` keeps its history in memory, other rooms go (and
     /// the store is told the next id, so that a restart continues from it).
+    ///
+    /// In a cluster, every user's leave is ordered first: the other nodes hear them leave
+    /// now rather than when this node's lease runs out.
     pub fn handle_shutdown(&mut self) {
         self.stopping = true;
         self.store_shutdown();
+        if self.proposals.is_some() {
+            for id in self.user_ids() {
+                if let Some(user) = self.users.get(&id) {
+                    let leave = Proposal::Leave {
+                        from: id,
+                        name: user.name.clone(),
+                        room: user.room.clone(),
+                        quiet: user.muted,
+                    };
+                    self.order(leave);
+                }
+            }
+        }
         self.close_everyone(CloseReason::Shutdown);
     }
 

@@ -123,7 +123,7 @@ impl Chat {
     }
 
     /// This node's connections, in id order.
-    fn user_ids(&self) -> Vec<ConnId> {
+    pub(super) fn user_ids(&self) -> Vec<ConnId> {
         let mut ids: Vec<ConnId> = self.users.keys().copied().collect();
         ids.sort_unstable();
         ids

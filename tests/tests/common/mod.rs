@@ -138,6 +138,15 @@ impl Server {
 }
 
 impl Server {
+    /// Sends a signal (`STOP`, `CONT`, …) and returns at once.
+    pub fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .args([&format!("-{signal}"), &self.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success());
+    }
+
     /// Sends SIGKILL and waits: no shutdown, no flush.
     pub fn kill(&mut self) {
         let _ = self.child.kill();
