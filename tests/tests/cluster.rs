@@ -374,3 +374,82 @@ fn a_node_paused_past_its_lease_closes_with_1012_and_rejoins_afresh() {
     back.send("/users");
     assert_eq!(back.line(), "* users in #main (2): alice, bob");
 }
+
+#[test]
+fn a_node_stopped_with_sigterm_has_its_users_leave_at_once() {
+    let redis = Redis::start();
+    let a = node(Rt::AsyncStd, &redis, "10");
+    let mut b = node(Rt::Tokio, &redis, "10");
+    let mut alice = a.connect_as("?name=alice");
+    alice.welcome();
+    let mut bob = b.connect_as("?name=bob");
+    bob.welcome();
+    assert_eq!(alice.line(), "* bob joined");
+    let stopped = Instant::now();
+    assert!(b.terminate().success());
+    assert_eq!(bob.expect_close(), 1001);
+    // Well before the 10 s node timeout: the node ordered the leave as it stopped.
+    assert_eq!(alice.line(), "* bob left");
+    assert!(stopped.elapsed() < Duration::from_secs(5));
+}
+
+#[test]
+fn a_node_killed_in_a_flood_leaves_one_order_without_gaps_or_doubles() {
+    let redis = Redis::start();
+    let a = node(Rt::Smol, &redis, "2");
+    let mut b = node(Rt::AsyncStd, &redis, "2");
+    let mut readers: Vec<Client> = (0..2)
+        .map(|k| {
+            let mut c = a.connect_json(&format!("?name=reader{k}"));
+            assert!(c.line().contains("\"welcome\""));
+            c
+        })
+        .collect();
+    let mut flooder = b.connect_as("?name=flooder");
+    flooder.welcome();
+    thread::sleep(Duration::from_millis(200));
+    let flood = thread::spawn(move || {
+        // Until the node dies under it; bounded in count either way.
+        for i in 0..200_000 {
+            if flooder
+                .ws
+                .send(tungstenite::Message::text(format!("f {i}")))
+                .is_err()
+            {
+                return;
+            }
+        }
+    });
+    thread::sleep(Duration::from_millis(300));
+    b.kill();
+    flood.join().unwrap();
+    // Every reader: the flood's lines in the order sent, ids rising, then the leave.
+    let transcripts: Vec<Vec<(u64, String)>> = readers
+        .iter_mut()
+        .map(|c| {
+            let mut got = Vec::new();
+            loop {
+                let line = c.line();
+                if line.contains("\"leave\"") || line.contains("left") {
+                    return got;
+                }
+                got.extend(said(&line));
+            }
+        })
+        .collect();
+    let first = &transcripts[0];
+    assert!(
+        first.len() > 100,
+        "the flood reached the other node: {}",
+        first.len()
+    );
+    assert_eq!(transcripts[1], *first, "one transcript");
+    for (k, (id, text)) in first.iter().enumerate() {
+        assert_eq!(
+            *text,
+            format!("\"f {k}\""),
+            "in order, none missing, none doubled"
+        );
+        assert!(k == 0 || *id > first[k - 1].0);
+    }
+}
