@@ -12,14 +12,16 @@
 //!   connection of its own;
 //! - [`proposal`]: [`Proposal`], a change a node asks for, each one call of `chat.lua`
 //!   (alone or in a pipeline), and its [`Answer`];
-//! - [`event`]: [`Event`], one entry of the stream, and the parts of answers;
+//! - [`event`]: [`Event`], one entry of the stream, [`Snapshot`], the whole state at one
+//!   point of it, and the parts of answers;
 //! - [`node`]: [`Node`], one node's link: a writer thread (its changes, its lease, the
-//!   heartbeat) and a reader thread (the stream), reconnecting on their own, with
+//!   heartbeat) and a reader thread (a snapshot, then the stream), reconnecting on their own, with
 //!   everything that comes back on one channel;
 //! - `chat.lua`: the functions, loaded at every (re)connection;
 //! - [`testing`]: a real `redis-server` on a free port, for tests and benchmarks.
 //!
-//! Not yet wired into the server: this is the broker's half of issue 11 (see its notes).
+//! The server's `cluster` module ties a [`Node`] to the hub: the core's proposals go in,
+//! what the node delivers is applied by the core in order.
 
 pub mod broker;
 pub mod event;
