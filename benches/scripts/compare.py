@@ -7,6 +7,10 @@ a core. Everything talks to 127.0.0.1 only. It builds what it runs first (releas
 peers in benches/peers (cargo, and npm for the Node one).
 
     benches/scripts/compare.py [--runs 3] [--servers a,b] [--scenarios idle,broadcast,...]
+
+A cluster (`cluster-tokio+smol`) is a redis-server and two nodes, all on CPU 0 as a single
+server is, with chat-bench's connections spread over both nodes; its CPU and memory
+figures are those of the three processes together.
 """
 
 import argparse
@@ -49,6 +53,17 @@ SERVERS = {
     "peer-tungstenite": lambda port: [os.path.join(PEERS_RELEASE, "peer-tungstenite"), str(port)],
     "peer-node-ws": lambda port: ["node", os.path.join(PEERS, "node-ws", "server.js"), str(port)],
 }
+
+# Clusters: the nodes' binaries, started on one redis-server (Debian's package).
+CLUSTERS = {
+    "cluster-tokio+smol": ["chat-tokio", "chat-smol"],
+}
+
+
+def cluster_node(binary, port, redis_port):
+    return ours(binary)(port) + ["--cluster", f"redis://127.0.0.1:{redis_port}",
+                                 "--cluster-prefix", "bench"]
+
 
 # Each scenario: chat-bench arguments, and the figures the table shows.
 SCENARIOS = {
@@ -114,25 +129,68 @@ def stop(proc):
         proc.wait()
 
 
-def run_once(server, scenario):
+def wait_until_connected(port, seconds=20):
+    """A node takes connections once it has reached Redis: /healthz says ok."""
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5) as s:
+                s.sendall(b"GET /healthz HTTP/1.1\r\nHost: bench\r\n\r\n")
+                if b" 200 " in s.recv(256):
+                    return
+        except OSError:
+            pass
+        time.sleep(0.05)
+    raise RuntimeError("the node never reached Redis")
+
+
+def start(server):
+    """Starts `server` (or a cluster's Redis and nodes): its processes, the addresses
+    to spread connections over, and the store directory to remove afterwards."""
+    quiet = dict(stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    if server in CLUSTERS:
+        redis_port = free_port()
+        redis = subprocess.Popen(pin(0) + ["redis-server", "--port", str(redis_port), "--bind",
+                                           "127.0.0.1", "--save", "", "--appendonly", "no"], **quiet)
+        procs, ports = [redis], []
+        wait_for(redis_port, redis)
+        for binary in CLUSTERS[server]:
+            port = free_port()
+            procs.append(subprocess.Popen(pin(0) + cluster_node(binary, port, redis_port), **quiet))
+            ports.append(port)
+        for port, proc in zip(ports, procs[1:]):
+            wait_for(port, proc)
+            wait_until_connected(port)
+        return procs, ports, None
     port = free_port()
     argv = SERVERS[server](port)
-    proc = subprocess.Popen(pin(0) + argv, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(pin(0) + argv, **quiet)
+    wait_for(port, proc)
+    db = argv[argv.index("--db") + 1] if "--db" in argv else ":memory:"
+    return [proc], [port], (os.path.dirname(db) if db != ":memory:" else None)
+
+
+def run_once(server, scenario):
+    procs, ports, store_dir = [], [], None
     try:
-        wait_for(port, proc)
+        procs, ports, store_dir = start(server)
         args, _ = SCENARIOS[scenario]
-        bench = [os.path.join(RELEASE, "chat-bench"), "--addr", f"127.0.0.1:{port}", "--pid",
-                 str(proc.pid), "--sources", "8", "--max-seconds", "240"] + args
+        bench = [os.path.join(RELEASE, "chat-bench"), "--addr", f"127.0.0.1:{ports[0]}"]
+        for port in ports[1:]:
+            bench += ["--also", f"127.0.0.1:{port}"]
+        for proc in procs:
+            bench += ["--pid", str(proc.pid)]
+        bench += ["--sources", "8", "--max-seconds", "240"] + args
         out = subprocess.run(pin(1) + bench, capture_output=True, text=True, timeout=300)
         lines = [l for l in out.stdout.splitlines() if l.startswith("{")]
         if out.returncode != 0 or not lines:
             raise RuntimeError(out.stderr.strip().splitlines()[-1] if out.stderr.strip() else "no result")
         return json.loads(lines[-1])
     finally:
-        stop(proc)
-        if "--db" in argv and argv[argv.index("--db") + 1] != ":memory:":
-            shutil.rmtree(os.path.dirname(argv[argv.index("--db") + 1]), ignore_errors=True)
+        for proc in reversed(procs):
+            stop(proc)
+        if store_dir:
+            shutil.rmtree(store_dir, ignore_errors=True)
 
 
 def build(servers):
@@ -152,7 +210,7 @@ def build(servers):
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--servers", default=",".join(SERVERS))
+    parser.add_argument("--servers", default=",".join(list(SERVERS) + list(CLUSTERS)))
     parser.add_argument("--scenarios", default=",".join(SCENARIOS))
     parser.add_argument("--json", help="also write every run's raw result to this file")
     parser.add_argument("--no-build", action="store_true", help="use the binaries as they are")

@@ -781,6 +781,12 @@ fn a_node_given_up_closes_everyone_with_1012_and_starts_afresh() {
         "closed, nothing else"
     );
     assert_eq!(c.nodes[0].h.chat.connections(), 0);
+    // Its leaves are ordered all the same (where it only missed events, they free names).
+    c.nodes[0].collect();
+    assert!(matches!(
+        c.nodes[0].queue.front(),
+        Some(Proposal::Leave { name, .. }) if &**name == "alice"
+    ));
     let now = c.nodes[0].h.now();
     let refused = c.nodes[0].h.chat.handle_join(Join::default(), now);
     assert_eq!(

@@ -363,17 +363,7 @@ impl Chat {
         self.stopping = true;
         self.store_shutdown();
         if self.proposals.is_some() {
-            for id in self.user_ids() {
-                if let Some(user) = self.users.get(&id) {
-                    let leave = Proposal::Leave {
-                        from: id,
-                        name: user.name.clone(),
-                        room: user.room.clone(),
-                        quiet: user.muted,
-                    };
-                    self.order(leave);
-                }
-            }
+            self.order_leaves();
         }
         self.close_everyone(CloseReason::Shutdown);
     }

@@ -111,14 +111,32 @@ impl Chat {
     }
 
     /// In a cluster, this node's state is stale: the others gave it up while it was cut off,
-    /// or it missed events. Every connection is closed with 1012 (service restart), silently
-    /// (the other nodes have already seen these users leave), so that clients reconnect
-    /// and resume; the node takes new connections once the broker has given it a new
-    /// snapshot and lease.
+    /// or it missed events. Every connection is closed with 1012 (service restart),
+    /// silently, so that clients reconnect and resume; the node takes new connections once
+    /// the broker has given it a new snapshot and lease.
+    ///
+    /// Their leaves are ordered all the same: where the others gave this node up they
+    /// change nothing, and where it only missed events they free the names it held.
     pub fn handle_given_up(&mut self) {
         if self.proposals.is_some() {
+            self.order_leaves();
             self.close_everyone(CloseReason::Restart);
             self.reconnecting = true;
+        }
+    }
+
+    /// Orders the leave of every user of this node (which is stopping or starting afresh).
+    pub(super) fn order_leaves(&mut self) {
+        for id in self.user_ids() {
+            if let Some(user) = self.users.get(&id) {
+                let leave = Proposal::Leave {
+                    from: id,
+                    name: user.name.clone(),
+                    room: user.room.clone(),
+                    quiet: user.muted,
+                };
+                self.order(leave);
+            }
         }
     }
 

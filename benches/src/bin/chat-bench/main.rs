@@ -42,9 +42,14 @@ struct Cli {
     /// connections need more than one).
     #[arg(long, default_value_t = 1)]
     sources: u8,
-    /// The server's process id, to report its memory and CPU time.
+    /// Further nodes of the same chat (a cluster): connections are spread over --addr and
+    /// these in turn. Repeat for more.
     #[arg(long)]
-    pid: Option<u32>,
+    also: Vec<SocketAddr>,
+    /// The server's process id, to report its memory and CPU time; repeat for every process
+    /// of a cluster (its nodes, its Redis), whose figures are then summed.
+    #[arg(long)]
+    pid: Vec<u32>,
     /// Connections opened at once while connecting.
     #[arg(long, default_value_t = 100)]
     connect_batch: usize,
@@ -57,9 +62,11 @@ struct Cli {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    if let Err(e) = net::check_loopback(cli.addr) {
-        eprintln!("chat-bench: {e}");
-        return ExitCode::from(2);
+    for addr in std::iter::once(cli.addr).chain(cli.also.iter().copied()) {
+        if let Err(e) = net::check_loopback(addr) {
+            eprintln!("chat-bench: {e}");
+            return ExitCode::from(2);
+        }
     }
     let fd_limit = net::raise_fd_limit();
     let runtime = match tokio::runtime::Builder::new_current_thread()
@@ -74,6 +81,7 @@ fn main() -> ExitCode {
     };
     let target = run::Target {
         addr: cli.addr,
+        also: cli.also,
         path: cli.path,
         sources: cli.sources,
         pid: cli.pid,

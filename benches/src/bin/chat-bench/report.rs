@@ -35,8 +35,20 @@ pub fn cpu_time(pid: Option<u32>) -> Option<Duration> {
     Some(Duration::from_millis(ticks * 10))
 }
 
+/// CPU time of the server's processes together; `None` without any (or if one is gone).
+pub fn servers_cpu_time(pids: &[u32]) -> Option<Duration> {
+    let each: Option<Vec<Duration>> = pids.iter().map(|&p| cpu_time(Some(p))).collect();
+    each.filter(|e| !e.is_empty()).map(|e| e.into_iter().sum())
+}
+
+/// Resident memory of the server's processes together, in bytes; `None` without any.
+pub fn rss(pids: &[u32]) -> Option<u64> {
+    let each: Option<Vec<u64>> = pids.iter().map(|&p| rss_of(p)).collect();
+    each.filter(|e| !e.is_empty()).map(|e| e.into_iter().sum())
+}
+
 /// Resident memory of a process in bytes, from `/proc/PID/status`.
-pub fn rss(pid: u32) -> Option<u64> {
+fn rss_of(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let kb: u64 = status
         .lines()

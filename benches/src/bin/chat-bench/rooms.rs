@@ -16,12 +16,13 @@ pub async fn rooms(
     size: usize,
     settle: f64,
 ) -> Result<serde_json::Value, String> {
-    let before = target.pid.and_then(report::rss);
+    let before = report::rss(&target.pid);
     let line = "x".repeat(size);
     let mut conns = Vec::with_capacity(n);
     for i in 0..n {
         let path = format!("{}?room=r{i}", target.path);
-        let (mut ws, _) = net::connect(target.addr, &path, net::source(i, target.sources)).await?;
+        let (mut ws, _) =
+            net::connect(target.addr_of(i), &path, net::source(i, target.sources)).await?;
         for _ in 0..lines {
             ws.send(Message::text(line.as_str()))
                 .await
@@ -35,7 +36,7 @@ pub async fn rooms(
     // Keep reading (our own lines come back) so that nobody is dropped as slow.
     conns.into_iter().for_each(crate::run::drain);
     tokio::time::sleep(Duration::from_secs_f64(settle)).await;
-    let after = target.pid.and_then(report::rss);
+    let after = report::rss(&target.pid);
     let mut result = json!({
         "mode": "rooms",
         "connections": n,

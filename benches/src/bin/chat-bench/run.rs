@@ -109,11 +109,24 @@ pub enum Mode {
 /// Where and how to connect.
 pub struct Target {
     pub addr: SocketAddr,
+    /// Further nodes of the same chat: connection `i` goes to the `i`-th of all, in turn.
+    pub also: Vec<SocketAddr>,
     pub path: String,
     pub sources: u8,
-    pub pid: Option<u32>,
+    /// The server's processes (every node and the Redis of a cluster).
+    pub pid: Vec<u32>,
     pub batch: usize,
     pub fd_limit: u64,
+}
+
+impl Target {
+    /// Where connection `i` goes: the nodes in turn.
+    pub fn addr_of(&self, i: usize) -> SocketAddr {
+        match i % (1 + self.also.len()) {
+            0 => self.addr,
+            k => self.also[k - 1],
+        }
+    }
 }
 
 pub async fn run(target: Target, mode: Mode) -> Result<serde_json::Value, String> {
@@ -201,7 +214,13 @@ pub(crate) async fn connect_all(
     let mut conns = Vec::with_capacity(n);
     let mut last_progress = Instant::now();
     let mut pending = futures_util::stream::iter(0..n)
-        .map(|i| net::connect(target.addr, &target.path, net::source(i, target.sources)))
+        .map(|i| {
+            net::connect(
+                target.addr_of(i),
+                &target.path,
+                net::source(i, target.sources),
+            )
+        })
         .buffer_unordered(target.batch);
     while let Some(conn) = pending.next().await {
         let (ws, took) = conn.map_err(|e| format!("connection {} of {n}: {e}", conns.len() + 1))?;
@@ -225,13 +244,13 @@ pub(crate) fn drain(mut ws: Ws) {
 }
 
 async fn idle(target: &Target, n: usize, settle: f64) -> Result<serde_json::Value, String> {
-    let before = target.pid.and_then(report::rss);
+    let before = report::rss(&target.pid);
     let (conns, connect) = connect_all(target, n).await?;
     for ws in conns {
         drain(ws);
     }
     tokio::time::sleep(Duration::from_secs_f64(settle)).await;
-    let after = target.pid.and_then(report::rss);
+    let after = report::rss(&target.pid);
     let mut result = json!({
         "mode": "idle",
         "connections": n,
@@ -298,7 +317,7 @@ async fn traffic(target: &Target, plan: Plan) -> Result<serde_json::Value, Strin
         last_delivery: Instant::now(),
     }));
     let done = Rc::new(Notify::new());
-    let cpu = CpuMark::now(target.pid);
+    let cpu = CpuMark::now(&target.pid);
     let windows: Vec<Rc<Semaphore>> = (0..senders)
         .map(|_| {
             Rc::new(Semaphore::new(match plan.pace {
@@ -426,7 +445,7 @@ async fn traffic(target: &Target, plan: Plan) -> Result<serde_json::Value, Strin
     if senders == 1 {
         result["broadcast_complete"] = report::percentiles(&completion);
     }
-    let (server, tool) = cpu.since(target.pid, t.delivered);
+    let (server, tool) = cpu.since(&target.pid, t.delivered);
     result["server"] = server;
     result["tool"] = tool;
     Ok(result)

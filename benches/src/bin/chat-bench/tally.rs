@@ -66,9 +66,9 @@ pub(crate) struct CpuMark {
 }
 
 impl CpuMark {
-    pub(crate) fn now(pid: Option<u32>) -> Self {
+    pub(crate) fn now(pids: &[u32]) -> Self {
         CpuMark {
-            server: report::cpu_time(pid),
+            server: report::servers_cpu_time(pids),
             tool: report::cpu_time(None),
         }
     }
@@ -76,7 +76,7 @@ impl CpuMark {
     /// CPU seconds since the mark, and nanoseconds per delivery, for server and tool.
     pub(crate) fn since(
         &self,
-        pid: Option<u32>,
+        pids: &[u32],
         delivered: u64,
     ) -> (serde_json::Value, serde_json::Value) {
         let figure = |before: Option<Duration>, after: Option<Duration>| match (before, after) {
@@ -91,9 +91,9 @@ impl CpuMark {
             }
             _ => json!(null),
         };
-        let server = match pid {
-            Some(_) => figure(self.server, report::cpu_time(pid)),
-            None => json!(null),
+        let server = match pids {
+            [] => json!(null),
+            _ => figure(self.server, report::servers_cpu_time(pids)),
         };
         (server, figure(self.tool, report::cpu_time(None)))
     }
