@@ -32,6 +32,7 @@ fn join() -> Proposal {
         wanted: None,
         quiet: false,
         again: false,
+        signed: false,
     }
 }
 

@@ -79,8 +79,10 @@ local function last_line(prefix)
   return redis.call('GET', prefix .. ':ids') or '0'
 end
 
--- Removes a member and appends its leave; returns the event's id, or false if unknown.
-local function leave(prefix, maxlen, member, reason)
+-- Removes a member and appends its leave (why: 'closed', 'node', 'elsewhere' or
+-- 'kicked', with who kicked and why in `by` and `reason`); returns the event's id, or
+-- false if unknown.
+local function leave(prefix, maxlen, member, reason, by, because)
   local e = entry(prefix, member)
   if not e then return false end
   if redis.call('HGET', prefix .. ':names', e.key) == member then
@@ -91,19 +93,24 @@ local function leave(prefix, maxlen, member, reason)
   local count = redis.call('HINCRBY', prefix .. ':counts', e.room, -1)
   if count <= 0 then redis.call('HDEL', prefix .. ':counts', e.room) end
   return event(prefix, maxlen, 't', 'leave', 'm', member, 'n', e.name, 'r', e.room,
-    'count', count, 'why', reason, 'q', e.quiet)
+    'count', count, 'why', reason, 'q', e.quiet, 'by', by or '', 'reason', because or '')
 end
 
 -- join(prefix, maxlen, member, room, wanted key or '', wanted name or '', quiet ('1': no
---   join notice), again ('1': registered again after Redis lost the state))
+--   join notice), again ('1': registered again after Redis lost the state), signed ('1':
+--   the name is the member's token's: whoever else has it leaves, 'elsewhere'))
 --   -> {event id, name, taken ('1': the wanted name was taken), members of the room},
 --   or nil for a member already joined.
 -- The wanted name if it is free, else the next free automatic name. No function raises an
 -- error on any input a node sends, so that one call cannot fail a whole pipeline.
 redis.register_function('chat_join', function(_, a)
   local prefix, maxlen, member, room, key, name = a[1], a[2], a[3], a[4], a[5], a[6]
-  local quiet, again = a[7] or '0', a[8] or '0'
+  local quiet, again, signed = a[7] or '0', a[8] or '0', a[9] or '0'
   if entry(prefix, member) then return false end
+  if signed == '1' and key ~= '' then
+    local holder = redis.call('HGET', prefix .. ':names', key)
+    if holder and holder ~= member then leave(prefix, maxlen, holder, 'elsewhere') end
+  end
   local taken = '0'
   if key == '' or redis.call('HEXISTS', prefix .. ':names', key) == 1 then
     if key ~= '' then taken = '1' end
@@ -207,6 +214,21 @@ redis.register_function('chat_whisper', function(_, a)
   local recipient = entry(prefix, to)
   return event(prefix, maxlen, 't', 'whisper', 'm', member, 'n', from.name, 'to', to,
     'tn', recipient.name, 'x', text, 'ts', ts)
+end)
+
+-- kick(prefix, maxlen, admin member, admin's name, target's name key, name as typed,
+--   reason or '') -> the leave's event id, or '' when nobody has that name (refused), or
+--   nil for an admin not joined. Whether the member may kick is its node's to check (the
+--   token is there).
+redis.register_function('chat_kick', function(_, a)
+  local prefix, maxlen, member, by, key, typed, because = a[1], a[2], a[3], a[4], a[5], a[6], a[7]
+  if not entry(prefix, member) then return false end
+  local target = redis.call('HGET', prefix .. ':names', key)
+  if not target then
+    refuse(prefix, maxlen, member, 'no_such_user', typed)
+    return ''
+  end
+  return leave(prefix, maxlen, target, 'kicked', by, because)
 end)
 
 -- sync(prefix, maxlen, member, question) -> event id, or nil for a member not joined.

@@ -34,8 +34,9 @@ pub enum Event {
         again: bool,
         line: u64,
     },
-    /// A connection left `room` (`why`: as the node said, or `node` when its node was
-    /// given up).
+    /// A connection left `room` (`why`: `closed`, `node` when its node was given up,
+    /// `elsewhere` when a newer connection signed in with its name, `kicked` by `by` for
+    /// `reason`).
     Leave {
         member: Member,
         name: String,
@@ -43,6 +44,8 @@ pub enum Event {
         count: u64,
         why: String,
         quiet: bool,
+        by: String,
+        reason: String,
     },
     /// A member went from room `from` (`left` members stay there) to `room` (`count` now);
     /// `quiet_left`/`quiet`: no notice in the old/new room; `line` as for a join.
@@ -188,6 +191,8 @@ impl Event {
                 count: number("count")?,
                 why: text("why"),
                 quiet: flag("q"),
+                by: text("by"),
+                reason: text("reason"),
             },
             "move" => Event::Move {
                 member: member("m")?,

@@ -18,6 +18,8 @@ pub enum Proposal {
         quiet: bool,
         /// Registered again after Redis lost the state: nobody is told.
         again: bool,
+        /// The name is the member's token's: whoever else has it leaves (`elsewhere`).
+        signed: bool,
     },
     Leave {
         member: Member,
@@ -55,6 +57,14 @@ pub enum Proposal {
         member: Member,
         question: String,
     },
+    /// An admin (`by`, its name) kicks whoever has the name keyed `key` (`name` as typed).
+    Kick {
+        member: Member,
+        by: String,
+        key: String,
+        name: String,
+        reason: Option<String>,
+    },
 }
 
 /// What a proposal got.
@@ -72,6 +82,9 @@ pub enum Answer {
     Whispered(Whispered),
     /// The sync's event id; `None` if the member is not joined.
     Synced(Option<String>),
+    /// The leave's event id, `Some("")` when nobody has the name, `None` for an admin not
+    /// joined.
+    Kicked(Option<String>),
     /// Redis could not be reached (or the queue was full): nothing changed, as far as the
     /// node knows. The core answers `! not sent: the chat is reconnecting`.
     NotSent,
@@ -111,13 +124,14 @@ impl Proposal {
                 wanted,
                 quiet,
                 again,
+                signed,
             } => {
                 let (key, name) = wanted
                     .as_ref()
                     .map_or(("", ""), |(k, n)| (k.as_str(), n.as_str()));
                 call("chat_join");
                 cmd.arg(member.to_string()).arg(room).arg(key).arg(name);
-                cmd.arg(flag(*quiet)).arg(flag(*again));
+                cmd.arg(flag(*quiet)).arg(flag(*again)).arg(flag(*signed));
             }
             Proposal::Leave { member, reason } => {
                 call("chat_leave");
@@ -165,6 +179,17 @@ impl Proposal {
                 call("chat_sync");
                 cmd.arg(member.to_string()).arg(question);
             }
+            Proposal::Kick {
+                member,
+                by,
+                key,
+                name,
+                reason,
+            } => {
+                call("chat_kick");
+                cmd.arg(member.to_string()).arg(by).arg(key).arg(name);
+                cmd.arg(reason.as_deref().unwrap_or(""));
+            }
         }
         cmd
     }
@@ -208,6 +233,7 @@ impl Proposal {
                 Some(event) => Whispered::Sent { event },
             }),
             Proposal::Sync { .. } => Answer::Synced(text(reply)?),
+            Proposal::Kick { .. } => Answer::Kicked(text(reply)?),
         })
     }
 }

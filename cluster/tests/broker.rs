@@ -47,6 +47,7 @@ impl Changes for Broker {
             wanted,
             quiet: false,
             again: false,
+            signed: false,
         };
         match self.run_one(&p, 0, 1000).unwrap() {
             Answer::Joined(Some(joined)) => joined,
@@ -424,6 +425,7 @@ fn after_redis_lost_its_data_nodes_learn_a_new_epoch() {
         wanted: None,
         quiet: false,
         again: false,
+        signed: false,
     };
     assert!(a.run_one(&p, 0, 100).is_err(), "the old connection is gone");
     // Reconnected (the functions are loaded again): the state is new, and so is the epoch.
@@ -473,6 +475,7 @@ fn a_pipeline_runs_its_changes_in_order_with_one_answer_each() {
             wanted: wanted("x"),
             quiet: false,
             again: false,
+            signed: false,
         },
         Proposal::Join {
             member: y.clone(),
@@ -480,6 +483,7 @@ fn a_pipeline_runs_its_changes_in_order_with_one_answer_each() {
             wanted: wanted("x"),
             quiet: false,
             again: false,
+            signed: false,
         },
         Proposal::Join {
             member: x.clone(),
@@ -487,6 +491,7 @@ fn a_pipeline_runs_its_changes_in_order_with_one_answer_each() {
             wanted: None,
             quiet: false,
             again: false,
+            signed: false,
         },
         Proposal::Say {
             member: x.clone(),

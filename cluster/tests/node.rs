@@ -86,6 +86,7 @@ fn join(m: &Member) -> Proposal {
         wanted: None,
         quiet: false,
         again: false,
+        signed: false,
     }
 }
 

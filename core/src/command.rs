@@ -29,6 +29,8 @@ pub(crate) enum Command<'a> {
     Quit,
     /// `/help`.
     Help,
+    /// `/kick NAME [REASON]`: the name, `None` when missing, and the reason (may be empty).
+    Kick(Option<&'a str>, &'a str),
     /// Anything else: the word as typed, with its `/`.
     Unknown(&'a str),
 }
@@ -41,6 +43,19 @@ pub(crate) const HELP: [&str; 8] = [
     "/users",
     "/join ROOM",
     "/rooms",
+    "/quit [REASON]",
+    "/help",
+];
+
+/// `/help` for an admin: every command and `/kick`.
+pub(crate) const ADMIN_HELP: [&str; 9] = [
+    "/nick NAME",
+    "/whisper NAME TEXT",
+    "/me TEXT",
+    "/users",
+    "/join ROOM",
+    "/rooms",
+    "/kick NAME [REASON]",
     "/quit [REASON]",
     "/help",
 ];
@@ -68,6 +83,10 @@ pub(crate) fn parse(line: &str) -> Request<'_> {
         "rooms" => Command::Rooms,
         "quit" => Command::Quit,
         "help" => Command::Help,
+        "kick" => {
+            let (name, reason) = split_word(args);
+            Command::Kick((!name.is_empty()).then_some(name), reason.trim_end())
+        }
         _ => Command::Unknown(&line[..word.len() + 1]),
     };
     Request::Command(command)
@@ -123,6 +142,11 @@ mod tests {
         assert_eq!(cmd("/rooms"), Rooms);
         assert_eq!(cmd("/quit see you"), Quit);
         assert_eq!(cmd("/help"), Help);
+        assert_eq!(
+            cmd("/kick bob  spam, twice "),
+            Kick(Some("bob"), "spam, twice")
+        );
+        assert_eq!(cmd("/kick"), Kick(None, ""));
         assert_eq!(cmd("/dance now"), Unknown("/dance"));
         assert_eq!(cmd("/"), Unknown("/"));
         assert_eq!(cmd("/\tx"), Unknown("/"));

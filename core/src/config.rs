@@ -1,5 +1,6 @@
 //! Chat policy settings, with the defaults of the protocol.
 
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 /// Every tunable rule of the chat. The defaults are those of `PROTOCOL.md`.
@@ -45,6 +46,11 @@ pub struct Config {
     /// Bytes of history held in memory over all rooms, with a store; beyond it the quietest
     /// rooms' history is read back from the store when someone joins them.
     pub history_memory: usize,
+    /// Signed names are on (`--auth-secret`): clients without a token are guests, with
+    /// automatic names only.
+    pub signed_names: bool,
+    /// Rooms only a token's grant lets in (`--private-rooms`), by room name.
+    pub private_rooms: BTreeSet<Box<str>>,
 }
 
 impl Default for Config {
@@ -67,6 +73,8 @@ impl Default for Config {
             connect_rate: 20.0,
             connect_burst: 100,
             history_memory: 64 * 1024 * 1024,
+            signed_names: false,
+            private_rooms: BTreeSet::new(),
         }
     }
 }

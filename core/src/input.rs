@@ -1,6 +1,7 @@
 //! What the runtime tells the core about connections, beyond their frames: a join's
 //! request, why a connection went, and which WebSocket rule a frame broke.
 
+use crate::auth::Signed;
 use crate::line::Rendering;
 use std::net::IpAddr;
 use std::time::Duration;
@@ -18,6 +19,8 @@ pub struct Join<'a> {
     pub since: Option<&'a str>,
     /// The client's address, for the per-address limits (`None`: none apply).
     pub addr: Option<IpAddr>,
+    /// What the client's token says, once the runtime has verified it (`None`: no token).
+    pub signed: Option<&'a Signed>,
 }
 
 /// A valid `since`: 1 to 19 decimal digits (leading zeros allowed, no sign), at most

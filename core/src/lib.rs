@@ -15,6 +15,7 @@
 //! - [`input`]: what the runtime reports besides frames: [`Join`], [`LeaveReason`],
 //!   [`Violation`];
 //! - [`output`]: [`Output`], what the runtime must do, and the ids and reasons in it;
+//! - [`auth`]: [`Signed`], what a verified token says, and the private rooms it grants;
 //! - [`order`]: [`Proposal`] and [`Event`], the shared changes a node of a cluster hands
 //!   to the broker and applies once ordered (a single server orders them itself);
 //! - [`payload`]: [`Payload`], one rendered line shared by all its recipients;
@@ -67,6 +68,7 @@
 #![warn(missing_docs)]
 
 mod address;
+pub mod auth;
 pub mod chat;
 mod command;
 pub mod config;
@@ -87,11 +89,12 @@ pub mod text;
 pub mod time;
 mod user;
 
+pub use auth::{Grant, Signed};
 pub use chat::Chat;
 pub use config::Config;
 pub use input::{Join, JoinError, LeaveReason, Violation};
 pub use line::Rendering;
-pub use order::{Event, Member, Present, Proposal, Question, Refusal, Snapshot};
+pub use order::{Event, Member, Present, Proposal, Question, Refusal, Snapshot, Why};
 pub use output::{CloseReason, ConnId, Output};
 pub use payload::Payload;
 pub use room::MAIN;

@@ -5,7 +5,7 @@
 //! names as attributes); its text form is [`Line::text`]. A new kind of line is one variant
 //! here and one arm in `text`.
 
-use crate::command::HELP;
+use crate::command::{ADMIN_HELP, HELP};
 use crate::payload::Payload;
 use serde::ser::{Serialize, SerializeStruct, Serializer};
 
@@ -69,6 +69,14 @@ pub(crate) enum Line<'a> {
     Rename {
         from: &'a str,
         to: &'a str,
+    },
+    /// `* NAME was kicked by ADMIN` (` (REASON)`).
+    #[serde(rename = "kick")]
+    Kicked {
+        room: &'a str,
+        user: &'a str,
+        by: &'a str,
+        reason: Option<&'a str>,
     },
     Users {
         room: &'a str,
@@ -134,6 +142,12 @@ pub(crate) enum Problem<'a> {
     SlowDown(f64),
     /// In a cluster, the broker could not order the line: it went to nobody.
     NotSent,
+    /// A command this user may not use (`/nick` when signed, `/kick` when not an admin).
+    NotAllowed(&'static str),
+    /// A guest (signed names on, no token) asked for a name.
+    SignIn,
+    /// A private room this user's token does not grant.
+    NoAccess(&'a str),
 }
 
 impl Problem<'_> {
@@ -153,6 +167,9 @@ impl Problem<'_> {
             Problem::MessageTooLong(_) => "message_too_long",
             Problem::SlowDown(_) => "slow_down",
             Problem::NotSent => "not_sent",
+            Problem::NotAllowed(_) => "not_allowed",
+            Problem::SignIn => "sign_in",
+            Problem::NoAccess(_) => "no_access",
         }
     }
 
@@ -172,6 +189,9 @@ impl Problem<'_> {
             Problem::MessageTooLong(max) => format!("message too long (max {max} bytes)"),
             Problem::SlowDown(rate) => format!("slow down (max {rate} lines/s)"),
             Problem::NotSent => "not sent: the chat is reconnecting".to_string(),
+            Problem::NotAllowed(c) => format!("not allowed: {c}"),
+            Problem::SignIn => "sign in to choose a name".to_string(),
+            Problem::NoAccess(r) => format!("no access to #{r}"),
         }
     }
 }
@@ -187,9 +207,11 @@ impl Serialize for Problem<'_> {
 }
 
 impl<'a> Line<'a> {
-    /// `/help`'s answer.
-    pub(crate) fn help() -> Line<'a> {
-        Line::Help { commands: &HELP }
+    /// `/help`'s answer; admins also see `/kick`.
+    pub(crate) fn help(admin: bool) -> Line<'a> {
+        Line::Help {
+            commands: if admin { &ADMIN_HELP } else { &HELP[..] },
+        }
     }
 
     /// Renders the line once, for every recipient of one rendering to share.
@@ -228,6 +250,12 @@ impl<'a> Line<'a> {
             Line::Joined { user, .. } => format!("* {user} joined"),
             Line::Left { user, .. } => format!("* {user} left"),
             Line::Rename { from, to } => format!("* {from} is now known as {to}"),
+            Line::Kicked {
+                user, by, reason, ..
+            } => match reason {
+                None => format!("* {user} was kicked by {by}"),
+                Some(why) => format!("* {user} was kicked by {by} ({why})"),
+            },
             Line::Users { room, names, total } => {
                 let mut line = format!("* users in #{room} ({total}): {}", names.join(", "));
                 and_more(&mut line, *total, names.len());

@@ -31,7 +31,7 @@ pub fn key(name: &str) -> Box<str> {
 ///
 /// Rooms are case-insensitive like IRC channels; their one spelling is lower case.
 /// Returns `None` when the name is not valid.
-pub(crate) fn room_name(typed: &str) -> Option<Box<str>> {
+pub fn room_name(typed: &str) -> Option<Box<str>> {
     let bare = typed.strip_prefix('#').unwrap_or(typed);
     is_valid_room(bare).then(|| key(bare))
 }

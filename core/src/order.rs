@@ -43,13 +43,14 @@ pub enum Proposal {
     /// Enter the chat in `room`, with the name `wanted` if it is free (else an automatic
     /// one). `quiet`: no join notice (nor later leave notice), by the address's notice
     /// limit. `again`: registered again after a cluster's broker lost its state; nobody
-    /// is told.
+    /// is told. `signed`: the name is the holder's token's, taken over from whoever has it.
     Join {
         from: ConnId,
         room: Arc<str>,
         wanted: Option<Arc<str>>,
         quiet: bool,
         again: bool,
+        signed: bool,
     },
     /// The connection has gone: it leaves its room and its name is free. `name`, `room`
     /// and `quiet` are what the node knew of it.
@@ -90,6 +91,13 @@ pub enum Proposal {
     },
     /// `/users` or `/rooms`: changes nothing, answered in its place in the order.
     Sync { from: ConnId, question: Question },
+    /// An admin's `/kick NAME [REASON]` (`name` as typed, `by` the admin's name).
+    Kick {
+        from: ConnId,
+        name: Arc<str>,
+        by: Arc<str>,
+        reason: Option<Arc<str>>,
+    },
 }
 
 impl Proposal {
@@ -102,7 +110,8 @@ impl Proposal {
             | Proposal::Rename { from, .. }
             | Proposal::Say { from, .. }
             | Proposal::Whisper { from, .. }
-            | Proposal::Sync { from, .. } => *from,
+            | Proposal::Sync { from, .. }
+            | Proposal::Kick { from, .. } => *from,
         }
     }
 }
@@ -123,12 +132,13 @@ pub enum Event {
         again: bool,
         line: u64,
     },
-    /// `member` left the chat.
+    /// `member` left the chat, for `why`.
     Left {
         member: Member,
         name: Arc<str>,
         room: Arc<str>,
         quiet: bool,
+        why: Why,
     },
     /// `member` went from `from` to `room`; `quiet_left` / `quiet`: no notice in the old /
     /// new room; `line` as for a join.
@@ -164,6 +174,20 @@ pub enum Event {
     /// `member`'s change was refused by the shared state: it is told so in its place in
     /// the order (after everything it heard before).
     Refused { member: Member, refusal: Refusal },
+}
+
+/// Why a member left.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Why {
+    /// Its connection went.
+    Left,
+    /// A newer connection signed in with its name (its own connection is closed, 1008).
+    Elsewhere,
+    /// An admin kicked it (closed, 1008); its room hears who and why.
+    Kicked {
+        by: Arc<str>,
+        reason: Option<Arc<str>>,
+    },
 }
 
 /// Why the order refused a change.

@@ -1,7 +1,9 @@
 //! What the core asks its runtime to do, and the ids and close reasons in it.
 
 use crate::payload::Payload;
+use std::borrow::Cow;
 use std::fmt;
+use std::sync::Arc;
 
 /// Identifies one connection for its whole life. Never reused by a [`Chat`](crate::Chat).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -62,7 +64,7 @@ impl Output {
 }
 
 /// Why the core closes a connection; each has its WebSocket close code.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum CloseReason {
     /// The user typed `/quit` (1000).
@@ -83,11 +85,15 @@ pub enum CloseReason {
     /// In a cluster, this node's state went stale while it was cut off (1012, service
     /// restart): reconnect (with `since`) to a node that has the chat as it is.
     Restart,
+    /// A newer connection signed in with the same name (1008, `signed in elsewhere`).
+    Elsewhere,
+    /// An admin's `/kick`, with its reason if one was given (1008, `kicked[: REASON]`).
+    Kicked(Option<Arc<str>>),
 }
 
 impl CloseReason {
     /// The WebSocket close code (RFC 6455, section 7.4.1).
-    pub fn code(self) -> u16 {
+    pub fn code(&self) -> u16 {
         match self {
             CloseReason::Quit => 1000,
             CloseReason::Shutdown | CloseReason::PingTimeout => 1001,
@@ -96,12 +102,13 @@ impl CloseReason {
             CloseReason::ProtocolError => 1002,
             CloseReason::TryAgain => 1013,
             CloseReason::Restart => 1012,
+            CloseReason::Elsewhere | CloseReason::Kicked(_) => 1008,
         }
     }
 
-    /// The close frame's reason text, short enough for its 123-byte limit.
-    pub fn text(self) -> &'static str {
-        match self {
+    /// The close frame's reason text, cut to its 123-byte limit.
+    pub fn text(&self) -> Cow<'static, str> {
+        Cow::Borrowed(match self {
             CloseReason::Quit => "bye",
             CloseReason::Shutdown => "server shutting down",
             CloseReason::PingTimeout => "ping timeout",
@@ -110,6 +117,17 @@ impl CloseReason {
             CloseReason::ProtocolError => "protocol error",
             CloseReason::TryAgain => "try again later",
             CloseReason::Restart => "service restart",
-        }
+            CloseReason::Elsewhere => "signed in elsewhere",
+            CloseReason::Kicked(None) => "kicked",
+            CloseReason::Kicked(Some(why)) => {
+                let mut text = format!("kicked: {why}");
+                let mut end = text.len().min(123);
+                while !text.is_char_boundary(end) {
+                    end -= 1;
+                }
+                text.truncate(end);
+                return Cow::Owned(text);
+            }
+        })
     }
 }

@@ -27,7 +27,7 @@ pub struct Stats {
 }
 
 impl Stats {
-    pub(crate) fn count_close(&mut self, reason: CloseReason) {
+    pub(crate) fn count_close(&mut self, reason: &CloseReason) {
         match reason {
             CloseReason::PingTimeout => self.dropped_ping_timeout += 1,
             CloseReason::InvalidUtf8 => self.dropped_invalid_utf8 += 1,
@@ -36,7 +36,9 @@ impl Stats {
             CloseReason::Quit
             | CloseReason::Shutdown
             | CloseReason::TryAgain
-            | CloseReason::Restart => {}
+            | CloseReason::Restart
+            | CloseReason::Elsewhere
+            | CloseReason::Kicked(_) => {}
         }
     }
 

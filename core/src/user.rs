@@ -1,5 +1,6 @@
 //! A connected user: name, room, and the per-connection limits and timers.
 
+use crate::auth::Signed;
 use crate::line::Rendering;
 use crate::payload::Payload;
 use crate::rate::TokenBucket;
@@ -37,6 +38,8 @@ pub(crate) struct User {
     /// trip in a cluster): what its greeting will need. It has no name yet and receives
     /// nothing of its room.
     pub pending: Option<Box<Pending>>,
+    /// What its token says, if it signed in (its name is the token's, for good).
+    pub token: Option<Box<Signed>>,
 }
 
 /// What a connection asked for when it joined, kept until its join is ordered.
@@ -47,7 +50,11 @@ pub(crate) struct Pending {
     /// What was refused as typed, in the order the refusals are told.
     pub invalid_since: Option<Box<str>>,
     pub invalid_room: Option<Box<str>>,
+    /// A private room its token does not grant (refused where an invalid room would be).
+    pub no_access: Option<Box<str>>,
     pub invalid_name: Option<Box<str>>,
+    /// A guest asked for a name (refused where a taken name would be).
+    pub sign_in: bool,
     /// The valid name asked for: told `! name taken` if the order gave another.
     pub wanted: Option<Arc<str>>,
 }

@@ -6,8 +6,8 @@
 
 mod common;
 use chat_core::{
-    Chat, Config, ConnId, Event, Join, Kept, LeaveReason, Member, Present, Proposal, Refusal,
-    Snapshot,
+    Chat, Config, ConnId, Event, Grant, Join, Kept, LeaveReason, Member, Present, Proposal,
+    Refusal, Signed, Snapshot, Why,
 };
 use common::{Got, Harness};
 use std::collections::{BTreeMap, VecDeque};
@@ -105,10 +105,16 @@ impl Broker {
                 wanted,
                 quiet,
                 again,
+                signed,
                 ..
             } => {
                 if entry.is_some() {
                     return true;
+                }
+                if let Some(w) = wanted.as_ref().filter(|_| signed) {
+                    if let Some(holder) = self.names.get(&key(w)).cloned() {
+                        self.leave(&holder, Why::Elsewhere);
+                    }
                 }
                 let free = wanted.filter(|w| !self.names.contains_key(&key(w)));
                 let name = free.clone().unwrap_or_else(|| self.auto_name());
@@ -130,7 +136,18 @@ impl Broker {
                     line,
                 });
             }
-            Proposal::Leave { .. } => self.leave(&m),
+            Proposal::Leave { .. } => self.leave(&m, Why::Left),
+            Proposal::Kick {
+                name, by, reason, ..
+            } => {
+                if entry.is_none() {
+                    return true;
+                }
+                let Some(target) = self.names.get(&key(&name)).cloned() else {
+                    return self.refuse(m, Refusal::NoSuchUser(name));
+                };
+                self.leave(&target, Why::Kicked { by, reason });
+            }
             Proposal::Move { room, quiet, .. } => {
                 let Some(e) = entry else { return true };
                 if e.room == room {
@@ -225,7 +242,7 @@ impl Broker {
         false
     }
 
-    fn leave(&mut self, m: &Member) {
+    fn leave(&mut self, m: &Member, why: Why) {
         let Some(e) = self.members.remove(m) else {
             return;
         };
@@ -237,6 +254,7 @@ impl Broker {
             name: e.name,
             room: e.room,
             quiet: e.quiet,
+            why,
         });
     }
 
@@ -247,7 +265,7 @@ impl Broker {
             .cloned()
             .collect();
         for m in gone {
-            self.leave(&m);
+            self.leave(&m, Why::Left);
         }
     }
 
@@ -862,4 +880,68 @@ fn a_single_server_orders_everything_itself() {
     h.drain();
     h.send(alice, "still");
     assert_eq!(h.lines(alice), ["[alice]: still"]);
+}
+
+fn token(name: &str, admin: bool) -> Signed {
+    Signed {
+        name: name.into(),
+        admin,
+        rooms: Grant::None,
+    }
+}
+
+impl Cluster {
+    fn join_signed(&mut self, n: usize, signed: &Signed) -> ConnId {
+        let node = &mut self.nodes[n];
+        let now = node.h.now();
+        let join = Join {
+            signed: Some(signed),
+            ..Join::default()
+        };
+        let id = node.h.chat.handle_join(join, now).expect("join accepted");
+        node.h.drain();
+        node.collect();
+        id
+    }
+}
+
+#[test]
+fn a_signed_name_is_taken_over_and_a_kick_reaches_another_node() {
+    let mut c = Cluster::new(2);
+    let alice = token("alice", false);
+    let old = c.join_signed(0, &alice);
+    let bob = c.join(0, "bob");
+    c.settle();
+    let _ = (c.nodes[0].h.read(old), c.nodes[0].h.read(bob));
+    // alice signs in on the other node: the older connection is closed, the room hears a leave.
+    let new = c.join_signed(1, &alice);
+    c.settle();
+    assert_eq!(c.nodes[0].h.read(old), [Got::Close(1008)]);
+    assert_eq!(c.nodes[0].h.lines(bob), ["* alice left", "* alice joined"]);
+    let got = c.nodes[1].h.lines(new);
+    assert_eq!(got[1], "* you are alice in #main", "{got:?}");
+    // An admin on node 1 kicks bob on node 0.
+    let boss = c.join_signed(1, &token("boss", true));
+    c.settle();
+    let _ = (
+        c.nodes[0].h.read(bob),
+        c.nodes[1].h.read(new),
+        c.nodes[1].h.read(boss),
+    );
+    c.send(1, boss, "/kick bob spamming");
+    c.send(1, boss, "/kick nobody");
+    c.settle();
+    assert_eq!(c.nodes[0].h.read(bob), [Got::Close(1008)]);
+    assert_eq!(
+        c.nodes[1].h.lines(boss),
+        [
+            "* bob was kicked by boss (spamming)",
+            "! no such user: nobody"
+        ]
+    );
+    assert_eq!(
+        c.nodes[1].h.lines(new),
+        ["* bob was kicked by boss (spamming)"]
+    );
+    assert!(!c.broker.names.contains_key("bob"), "bob's name is free");
 }

@@ -7,8 +7,8 @@
 
 use arbitrary::{Result, Unstructured};
 use chat_core::{
-    Chat, Config, ConnId, Fetch, Join, Kept, LeaveReason, Now, Output, Rendering, Restored,
-    StoreRequest, Violation,
+    Chat, Config, ConnId, Fetch, Grant, Join, Kept, LeaveReason, Now, Output, Rendering, Restored,
+    Signed, StoreRequest, Violation,
 };
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -22,6 +22,10 @@ const WORDS: &[&str] = &[
     "/msg ",
     "/me ",
     "/join ",
+    "/kick ",
+    "ann",
+    "boss",
+    "ops",
     "#",
     "/users",
     "/who",
@@ -75,7 +79,19 @@ fn drive(u: &mut Unstructured<'_>) -> Result<()> {
         connect_rate: f64::from(u.int_in_range(0u8..=3)?),
         connect_burst: u.int_in_range(0..=4)?,
         history_memory: u.int_in_range(0..=2000)?,
+        signed_names: u.arbitrary()?,
+        private_rooms: ["ops".into()].into_iter().collect(),
     };
+    // Tokens as the runtime would have verified them: a user, an admin, a grant to `ops`.
+    let signed: Vec<Signed> = ["ann", "Ann", "boss"]
+        .iter()
+        .enumerate()
+        .map(|(i, name)| Signed {
+            name: (*name).into(),
+            admin: i == 2,
+            rooms: if i == 1 { Grant::All } else { Grant::None },
+        })
+        .collect();
     // Half the inputs run with a store that answers when the input says, in any order, or
     // fails: what a slow or broken disk does.
     let mut store = if u.arbitrary()? {
@@ -130,6 +146,10 @@ fn drive(u: &mut Unstructured<'_>) -> Result<()> {
                     name: u.arbitrary::<bool>()?.then_some(name.as_str()),
                     room: u.arbitrary::<bool>()?.then_some(room.as_str()),
                     since: since.as_deref(),
+                    signed: match u.int_in_range(0..=4usize)? {
+                        n if n < signed.len() => Some(&signed[n]),
+                        _ => None,
+                    },
                     rendering: Some(rendering),
                     // A few addresses, or none: the per-address limits are fuzzed too.
                     addr: match u.int_in_range(0..=3u8)? {

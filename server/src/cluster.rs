@@ -9,7 +9,7 @@
 use crate::hub::Hub;
 use crate::runtime::Runtime;
 use chat_cluster::{Answer, Broker, Delivery, Node, NodeConfig, Status};
-use chat_core::order::{Event, Member, Present, Proposal, Question, Refusal, Snapshot};
+use chat_core::order::{Event, Member, Present, Proposal, Question, Refusal, Snapshot, Why};
 use chat_core::{name, ConnId, Fetch, Fetched, Kept};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -248,6 +248,7 @@ fn to_broker(p: &Proposal, id: &Arc<str>) -> chat_cluster::Proposal {
             wanted,
             quiet,
             again,
+            signed,
             ..
         } => B::Join {
             member: m,
@@ -255,6 +256,7 @@ fn to_broker(p: &Proposal, id: &Arc<str>) -> chat_cluster::Proposal {
             wanted: wanted.as_deref().map(keyed),
             quiet: *quiet,
             again: *again,
+            signed: *signed,
         },
         Proposal::Leave { .. } => B::Leave {
             member: m,
@@ -293,6 +295,18 @@ fn to_broker(p: &Proposal, id: &Arc<str>) -> chat_cluster::Proposal {
             text: text.to_string(),
             ts: *ts,
         },
+        Proposal::Kick {
+            name, by, reason, ..
+        } => {
+            let (key, name) = keyed(name);
+            B::Kick {
+                member: m,
+                by: by.to_string(),
+                key,
+                name,
+                reason: reason.as_deref().map(str::to_string),
+            }
+        }
         Proposal::Sync { question, .. } => B::Sync {
             member: m,
             question: match question {
@@ -332,12 +346,23 @@ fn to_core(e: chat_cluster::Event) -> Option<Event> {
             name,
             room,
             quiet,
+            why,
+            by,
+            reason,
             ..
         } => Event::Left {
             member: member(m),
             name: name.into(),
             room: room.into(),
             quiet,
+            why: match why.as_str() {
+                "elsewhere" => Why::Elsewhere,
+                "kicked" => Why::Kicked {
+                    by: by.into(),
+                    reason: (!reason.is_empty()).then(|| reason.into()),
+                },
+                _ => Why::Left,
+            },
         },
         B::Move {
             member: m,

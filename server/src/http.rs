@@ -178,6 +178,7 @@ fn reason(status: u16) -> &'static str {
         101 => "Switching Protocols",
         200 => "OK",
         400 => "Bad Request",
+        401 => "Unauthorized",
         429 => "Too Many Requests",
         403 => "Forbidden",
         404 => "Not Found",

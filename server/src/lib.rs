@@ -26,6 +26,7 @@
 //!
 //! The program around it (the `connect` subcommand, logging, exit codes) is `chat-cli`.
 
+pub mod auth;
 mod cluster;
 mod connection;
 mod handshakes;

@@ -46,7 +46,7 @@ struct State {
 }
 
 /// How the connection must end.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum End {
     /// Send a close frame with this reason after the queued lines.
     Close(CloseReason),
@@ -138,7 +138,7 @@ impl Outbox {
     /// Returns the wakers to wake. (A slow reader's end comes from `push` overflowing.)
     pub(crate) fn close(&self, reason: CloseReason) -> [Option<Waker>; 2] {
         let mut s = self.state();
-        let end = *s.end.get_or_insert(End::Close(reason));
+        let end = s.end.get_or_insert(End::Close(reason)).clone();
         [s.waker.take(), self.mark(end)]
     }
 
@@ -165,7 +165,11 @@ impl Outbox {
         let batch = Batch {
             ping: std::mem::take(&mut s.ping),
             // The end is handed over only once every line before it is.
-            end: if s.lines.is_empty() { s.end } else { None },
+            end: if s.lines.is_empty() {
+                s.end.clone()
+            } else {
+                None
+            },
         };
         if taken == 0 && !batch.ping && batch.end.is_none() {
             s.waker = Some(waker.clone());

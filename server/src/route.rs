@@ -9,7 +9,7 @@ use crate::{metrics, page};
 use async_tungstenite::tungstenite::handshake::derive_accept_key;
 use async_tungstenite::tungstenite::protocol::Role;
 use async_tungstenite::WebSocketStream;
-use chat_core::{ConnId, Join, JoinError, LeaveReason, Rendering};
+use chat_core::{ConnId, Join, JoinError, LeaveReason, Rendering, Signed};
 use futures_lite::future;
 use futures_lite::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use std::net::IpAddr;
@@ -155,6 +155,33 @@ async fn metrics<S: AsyncWrite + Unpin>(
     http::respond_to(stream, with_body, 200, kind, "", body.as_bytes()).await
 }
 
+/// With `--auth-secret`: the verified token of `?token=` or `Authorization: Bearer`, if
+/// any; the error is the 401's body (`invalid token: REASON`, `token required`), which never
+/// holds the token. Without it tokens mean nothing.
+fn signed_in(
+    server: &Server,
+    request: &Request,
+    query_token: Option<&str>,
+) -> Result<Option<Signed>, String> {
+    let Some(auth) = &server.auth else {
+        return Ok(None);
+    };
+    let header = request.header("Authorization");
+    let bearer = header.as_deref().and_then(|h| {
+        let (scheme, token) = h.trim().split_once(' ')?;
+        scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+    });
+    match query_token.or(bearer) {
+        Some(token) => auth
+            .secret
+            .verify(token)
+            .map(Some)
+            .map_err(|reason| format!("invalid token: {reason}")),
+        None if auth.required => Err("token required".to_string()),
+        None => Ok(None),
+    }
+}
+
 fn is_upgrade(request: &Request) -> bool {
     request.has_token("Upgrade", "websocket") && request.has_token("Connection", "upgrade")
 }
@@ -199,10 +226,20 @@ async fn upgrade<R: Runtime, S: AsyncRead + AsyncWrite + Unpin>(
             .map(|(_, v)| v.as_str())
     };
     let json = request.has_token("Sec-WebSocket-Protocol", Rendering::JSON_SUBPROTOCOL);
+    let signed = match signed_in(&server, &request, param("token")) {
+        Ok(signed) => signed,
+        Err(refusal) => {
+            tracing::debug!(%peer, "upgrade refused: {refusal}");
+            let text = "text/plain; charset=utf-8";
+            let _ = http::respond_to(&mut stream, true, 401, text, "", refusal.as_bytes()).await;
+            return None;
+        }
+    };
     let join = Join {
         name: param("name"),
         room: param("room"),
         since: param("since"),
+        signed: signed.as_ref(),
         addr: Some(crate::proxy::client_addr(
             peer,
             &request,

@@ -52,6 +52,8 @@ pub(crate) struct Server {
     pub(crate) handshakes: Arc<Handshakes>,
     /// Peers whose forwarding headers name the client.
     pub(crate) trusted_proxies: Vec<crate::proxy::Cidr>,
+    /// Signed names, if on.
+    pub(crate) auth: Option<crate::auth::Auth>,
 }
 
 impl Server {
@@ -71,6 +73,7 @@ impl Server {
             stopping,
             handshakes: Arc::new(Handshakes::new(usize::MAX, 0)),
             trusted_proxies: Vec::new(),
+            auth: None,
         }
     }
 
@@ -190,6 +193,7 @@ async fn run<R: Runtime>(
             settings.chat.max_connections_per_ip,
         )),
         trusted_proxies: settings.trusted_proxies,
+        auth: settings.auth,
         ..Server::new(
             hub.clone(),
             settings.allowed_origins,

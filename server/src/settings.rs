@@ -1,6 +1,7 @@
 //! Command-line flags and environment variables, turned into the core's `Config` and the
 //! server's own settings.
 
+use crate::auth::{Auth, Secret};
 pub use crate::cluster::ClusterSettings;
 use chat_core::Config;
 use clap::Parser;
@@ -94,6 +95,16 @@ pub struct Args {
     /// Seconds a node may be silent before the others give it up and its users leave.
     #[arg(long, env = "CHAT_NODE_TIMEOUT", default_value_t = 10.0, value_parser = seconds)]
     pub node_timeout: f64,
+    /// Turn on signed names: tokens are HS256 JWTs signed with this secret; clients
+    /// without one are guests with automatic names.
+    #[arg(long, env = "CHAT_AUTH_SECRET", hide_env_values = true)]
+    pub auth_secret: Option<String>,
+    /// Refuse connections without a token (HTTP 401), with --auth-secret.
+    #[arg(long, env = "CHAT_AUTH_REQUIRED")]
+    pub auth_required: bool,
+    /// Rooms only a token's `rooms` claim lets in, comma-separated.
+    #[arg(long, env = "CHAT_PRIVATE_ROOMS", value_delimiter = ',')]
+    pub private_rooms: Vec<String>,
 }
 
 /// Where the history lives unless `--db` says otherwise: in the working directory.
@@ -133,6 +144,8 @@ pub struct Settings {
     pub retain: usize,
     /// The cluster this server is a node of, if any.
     pub cluster: Option<ClusterSettings>,
+    /// Signed names, if on.
+    pub auth: Option<Auth>,
 }
 
 impl Args {
@@ -176,8 +189,22 @@ impl Args {
             connect_rate: self.connect_rate,
             connect_burst: self.connect_burst,
             history_memory: self.history_memory,
+            signed_names: self.auth_secret.is_some(),
+            private_rooms: (self.private_rooms.iter())
+                .filter(|r| !r.trim().is_empty())
+                .map(|r| {
+                    chat_core::name::room_name(r.trim())
+                        .ok_or_else(|| format!("--private-rooms: invalid room {:?}", r.trim()))
+                })
+                .collect::<Result<_, _>>()?,
             ..defaults
         };
+        if self.auth_required && self.auth_secret.is_none() {
+            return Err("--auth-required needs --auth-secret".to_string());
+        }
+        if self.auth_secret.as_deref().is_some_and(str::is_empty) {
+            return Err("--auth-secret must not be empty".to_string());
+        }
         Ok(Settings {
             listen: SocketAddr::new(self.host, port),
             chat,
@@ -200,6 +227,10 @@ impl Args {
                 None => None,
                 Some(url) => Some(self.cluster_settings(url)?),
             },
+            auth: self.auth_secret.as_deref().map(|secret| Auth {
+                secret: Secret::new(secret),
+                required: self.auth_required,
+            }),
         })
     }
 

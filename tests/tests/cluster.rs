@@ -453,3 +453,63 @@ fn a_node_killed_in_a_flood_leaves_one_order_without_gaps_or_doubles() {
         assert!(k == 0 || *id > first[k - 1].0);
     }
 }
+
+/// A token for `name` signed with the cluster tests' secret.
+fn cluster_token(name: &str, admin: bool) -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_serve"))
+        .env("SERVE_RUNTIME", "tokio")
+        .args(["token", "--auth-secret", "cluster-secret", "--name", name])
+        .args(admin.then_some("--admin"))
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+#[test]
+fn a_take_over_and_a_kick_reach_the_node_that_holds_the_connection() {
+    let redis = Redis::start();
+    let url = redis.url();
+    let start = |rt| {
+        let node = Server::start(
+            rt,
+            &[
+                "--cluster",
+                &url,
+                "--cluster-prefix",
+                "auth",
+                "--auth-secret",
+                "cluster-secret",
+            ],
+        );
+        wait_until_connected(&node);
+        node
+    };
+    let (a, b) = (start(Rt::Tokio), start(Rt::Smol));
+    let alice = cluster_token("alice", false);
+    let mut old = a.connect_as(&format!("?token={alice}"));
+    old.welcome();
+    let mut guest = a.connect();
+    guest.welcome();
+    assert_eq!(old.line(), "* user0 joined");
+    // alice signs in on the other node: the node holding the old connection closes it.
+    let mut new = b.connect_as(&format!("?token={alice}"));
+    assert_eq!(named(&mut new), "alice");
+    match old.next() {
+        Seen::Close(code, reason) => {
+            assert_eq!((code, reason.as_str()), (1008, "signed in elsewhere"))
+        }
+        other => panic!("expected a close, got {other:?}"),
+    }
+    assert_eq!(guest.lines(2), ["* alice left", "* alice joined"]);
+    // An admin on node b kicks the guest on node a.
+    let mut boss = b.connect_as(&format!("?token={}", cluster_token("boss", true)));
+    named(&mut boss);
+    assert_eq!(guest.line(), "* boss joined");
+    boss.send("/kick user0 off you go");
+    assert_eq!(guest.expect_close(), 1008);
+    assert_eq!(
+        line_within(&mut boss, PATIENCE, |l| l.contains("kicked")),
+        "* user0 was kicked by boss (off you go)"
+    );
+}

@@ -125,7 +125,15 @@ impl Chat {
                 from: id,
                 question: Question::Rooms,
             }),
-            Command::Help => self.tell(id, &Line::help()),
+            Command::Help => {
+                let admin = (self.users.get(&id))
+                    .is_some_and(|u| u.token.as_ref().is_some_and(|t| t.admin));
+                self.tell(id, &Line::help(admin))
+            }
+            Command::Kick(None, _) => {
+                self.tell(id, &Line::Error(Problem::Usage("/kick NAME [REASON]")))
+            }
+            Command::Kick(Some(name), reason) => self.kick(id, name, reason),
             Command::Quit => self.close(id, CloseReason::Quit),
             Command::Unknown(word) => self.tell(id, &Line::Error(Problem::UnknownCommand(word))),
         }
@@ -167,8 +175,16 @@ impl Chat {
         }
     }
 
-    /// `/nick NEW`: a valid name is proposed; the order says whether it is free.
+    /// `/nick NEW`: a valid name is proposed; the order says whether it is free. A signed
+    /// name is for good; a guest cannot choose one.
     fn rename(&mut self, id: ConnId, new: &str) {
+        let signed = self.users.get(&id).is_some_and(|u| u.token.is_some());
+        if signed {
+            return self.tell(id, &Line::Error(Problem::NotAllowed("/nick")));
+        }
+        if self.config.signed_names {
+            return self.tell(id, &Line::Error(Problem::SignIn));
+        }
         if !name::is_valid_name(new) {
             return self.tell(id, &Line::Error(Problem::InvalidName(new)));
         }
@@ -188,6 +204,9 @@ impl Chat {
         if *user.room == *room {
             return self.tell(id, &Line::Error(Problem::AlreadyInRoom(&room)));
         }
+        if !self.may_enter(user.token.as_deref(), &room) {
+            return self.tell(id, &Line::Error(Problem::NoAccess(&room)));
+        }
         let room = self.intern_room(&room);
         let addr = user.addr;
         let quiet = !self.may_announce(addr, now.at);
@@ -195,6 +214,23 @@ impl Chat {
             from: id,
             room,
             quiet,
+        });
+    }
+
+    /// `/kick NAME [REASON]`, for admins: the order finds NAME wherever it is.
+    fn kick(&mut self, id: ConnId, name: &str, reason: &str) {
+        let Some(user) = self.users.get(&id) else {
+            return;
+        };
+        if !user.token.as_ref().is_some_and(|t| t.admin) {
+            return self.tell(id, &Line::Error(Problem::NotAllowed("/kick")));
+        }
+        let by = user.name.clone();
+        self.order(Proposal::Kick {
+            from: id,
+            name: Arc::from(name),
+            by,
+            reason: (!reason.is_empty()).then(|| Arc::from(reason)),
         });
     }
 
@@ -221,17 +257,25 @@ impl Chat {
         let Some(user) = self.users.get(&id) else {
             return;
         };
-        let occupied = self.rooms.iter().filter(|(_, r)| !r.is_empty());
+        // Private rooms show only to those who may enter them.
+        let token = user.token.as_deref();
+        let visible = |name: &str| self.may_enter(token, name);
+        let occupied = (self.rooms.iter()).filter(|(name, r)| !r.is_empty() && visible(name));
         let rooms: Vec<RoomCount<'_>> = occupied
+            .clone()
             .take(self.config.list_limit)
             .map(|(name, r)| RoomCount {
                 name,
                 users: r.len(),
             })
             .collect();
-        // Only `main` can be empty, so the total is cheap to know without walking all rooms.
-        let main_empty = self.rooms.get(&self.main).is_none_or(|r| r.is_empty());
-        let total = self.rooms.len() - usize::from(main_empty);
+        let total = if self.config.private_rooms.is_empty() {
+            // Only `main` can be empty, so the total is cheap without walking all rooms.
+            let main_empty = self.rooms.get(&self.main).is_none_or(|r| r.is_empty());
+            self.rooms.len() - usize::from(main_empty)
+        } else {
+            occupied.count()
+        };
         let line = Line::Rooms { rooms, total };
         if let Some(payload) = line.render(user.rendering) {
             self.send(id, payload);

@@ -8,6 +8,7 @@ mod presence;
 mod replay;
 
 use crate::address::{Address, Refusal};
+use crate::auth::Signed;
 use crate::config::Config;
 use crate::heartbeat::Heartbeat;
 use crate::input::{self, Join, JoinError, LeaveReason, Violation};
@@ -254,21 +255,30 @@ impl Chat {
                 pending.invalid_since = Some(typed.into());
             }
         }
+        let token = join.signed.map(|s| Box::new(s.clone()));
         let room = match wanted_room.as_deref().map(|r| (r, name::room_name(r))) {
             None => self.main.clone(),
+            Some((_, Some(room))) if !self.may_enter(token.as_deref(), &room) => {
+                pending.no_access = Some(room);
+                self.main.clone()
+            }
             Some((_, Some(room))) => self.intern_room(&room),
             Some((typed, None)) => {
                 pending.invalid_room = Some(typed.into());
                 self.main.clone()
             }
         };
-        match wanted_name.as_deref() {
-            Some(wanted) if !name::is_valid_name(wanted) => {
+        match (&token, wanted_name.as_deref()) {
+            // Exactly the token's name, whatever `?name=` says.
+            (Some(token), _) => pending.wanted = Some(token.name.clone()),
+            (None, Some(_)) if self.config.signed_names => pending.sign_in = true,
+            (None, Some(wanted)) if !name::is_valid_name(wanted) => {
                 pending.invalid_name = Some(wanted.into());
             }
-            Some(wanted) => pending.wanted = Some(Arc::from(wanted)),
-            None => {}
+            (None, Some(wanted)) => pending.wanted = Some(Arc::from(wanted)),
+            (None, None) => {}
         }
+        let signed = token.is_some();
         let wanted = pending.wanted.clone();
         let addr = join.addr.filter(|_| self.per_address());
         let quiet = !self.may_announce(addr, now.at);
@@ -285,6 +295,7 @@ impl Chat {
             addr,
             muted: quiet,
             pending: Some(Box::new(pending)),
+            token,
         };
         self.users.insert(id, user);
         if !self.config.ping_interval.is_zero() {
@@ -297,6 +308,7 @@ impl Chat {
             wanted,
             quiet,
             again: false,
+            signed,
         });
         Ok(id)
     }
@@ -375,6 +387,7 @@ impl Chat {
         let mut ids: Vec<ConnId> = self.users.keys().copied().collect();
         ids.sort_unstable();
         for id in ids {
+            let reason = reason.clone();
             self.outputs.push_back(Output::Close { to: id, reason });
         }
         self.users.clear();
@@ -448,22 +461,16 @@ impl Chat {
     /// Closes a connection: tells the runtime, then forgets the user.
     fn close(&mut self, id: ConnId, reason: CloseReason) {
         if self.users.contains_key(&id) {
-            self.stats.count_close(reason);
+            self.stats.count_close(&reason);
             self.outputs.push_back(Output::Close { to: id, reason });
             self.forget(id);
         }
     }
 
     /// Removes a user from this node (it receives nothing more from now on) and orders its
-    /// leave: its room hears `* NAME left` and its name is free once that is applied. Its
-    /// address keeps its line bucket.
+    /// leave: its room hears `* NAME left` and its name is free once that is applied.
     fn forget(&mut self, id: ConnId) {
-        self.unhold(id);
-        self.leave_here(id);
-        if let Some(user) = self.users.swap_remove(&id) {
-            if let Some(address) = user.addr.and_then(|a| self.addresses.get_mut(&a)) {
-                address.release(user.bucket, &self.config);
-            }
+        if let Some(user) = self.remove_here(id) {
             self.order(Proposal::Leave {
                 from: id,
                 name: user.name,
@@ -471,6 +478,32 @@ impl Chat {
                 quiet: user.muted,
             });
         }
+    }
+
+    /// Closes a connection whose leave the order has already applied (taken over, kicked).
+    fn drop_here(&mut self, id: ConnId, reason: CloseReason) {
+        if self.users.contains_key(&id) {
+            self.stats.count_close(&reason);
+            self.outputs.push_back(Output::Close { to: id, reason });
+            self.remove_here(id);
+        }
+    }
+
+    /// Takes a user out of this node: its replay, its room's members here, the user table;
+    /// its address keeps its line bucket.
+    fn remove_here(&mut self, id: ConnId) -> Option<User> {
+        self.unhold(id);
+        self.leave_here(id);
+        let user = self.users.swap_remove(&id)?;
+        if let Some(address) = user.addr.and_then(|a| self.addresses.get_mut(&a)) {
+            address.release(user.bucket.clone(), &self.config);
+        }
+        Some(user)
+    }
+
+    /// Whether the holder of `token` (or a connection without one) may enter `room`.
+    fn may_enter(&self, token: Option<&Signed>, room: &str) -> bool {
+        !self.config.private_rooms.contains(room) || token.is_some_and(|t| t.rooms.allows(room))
     }
 
     /// Whether the per-address limits are on.

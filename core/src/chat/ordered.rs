@@ -7,7 +7,7 @@
 use super::Chat;
 use crate::line::{Line, Problem};
 use crate::name;
-use crate::order::{Event, Member, Proposal, Question, Refusal, Snapshot};
+use crate::order::{Event, Member, Proposal, Question, Refusal, Snapshot, Why};
 use crate::output::{CloseReason, ConnId};
 use crate::room::{said, Spoken};
 use crate::store::Kept;
@@ -105,6 +105,7 @@ impl Chat {
                 wanted: Some(user.name.clone()),
                 quiet: user.muted,
                 again: true,
+                signed: user.token.is_some(),
             };
             self.order(join);
         }
@@ -167,8 +168,13 @@ impl Chat {
                 wanted,
                 quiet,
                 again,
+                signed,
                 ..
             } => {
+                if signed {
+                    // A signed name is its holder's: an older connection with it goes.
+                    self.take_over(&member, wanted.as_deref());
+                }
                 let free = wanted.filter(|w| !self.names.contains_key(&*name::key(w)));
                 let name = free.clone().unwrap_or_else(|| self.auto_name());
                 Some(Event::Joined {
@@ -188,6 +194,7 @@ impl Chat {
                 name,
                 room,
                 quiet,
+                why: Why::Left,
             }),
             Proposal::Move {
                 ref room, quiet, ..
@@ -238,9 +245,50 @@ impl Chat {
                 }
             }
             Proposal::Sync { question, .. } => Some(Event::Synced { member, question }),
+            Proposal::Kick {
+                ref name,
+                ref by,
+                ref reason,
+                ..
+            } => {
+                let target = self.names.get(&*name::key(name)).cloned();
+                let user = target.as_ref().and_then(|t| self.users.get(&t.conn));
+                match (target, user) {
+                    (Some(target), Some(user)) => Some(Event::Left {
+                        member: target,
+                        name: user.name.clone(),
+                        room: user.room.clone(),
+                        quiet: user.muted,
+                        why: Why::Kicked {
+                            by: by.clone(),
+                            reason: reason.clone(),
+                        },
+                    }),
+                    _ => refused(member, Refusal::NoSuchUser(name.clone())),
+                }
+            }
         };
         if let Some(event) = event {
             self.apply(event);
+        }
+    }
+
+    /// A single server's take-over of a signed name: whoever else has `name` leaves, its
+    /// connection closed with 1008 `signed in elsewhere` (the broker does the same).
+    fn take_over(&mut self, member: &Member, name: Option<&str>) {
+        let holder = name.and_then(|n| self.names.get(&*name::key(n))).cloned();
+        let Some(holder) = holder.filter(|h| h != member) else {
+            return;
+        };
+        if let Some(user) = self.users.get(&holder.conn) {
+            let left = Event::Left {
+                member: holder,
+                name: user.name.clone(),
+                room: user.room.clone(),
+                quiet: user.muted,
+                why: Why::Elsewhere,
+            };
+            self.apply(left);
         }
     }
 
@@ -278,13 +326,38 @@ impl Chat {
                 name,
                 room,
                 quiet,
+                why,
             } => {
+                // Taken over or kicked: its connection here closes before the room hears.
+                if let Some(id) = self.local(&member) {
+                    match &why {
+                        Why::Left => {}
+                        Why::Elsewhere => self.drop_here(id, CloseReason::Elsewhere),
+                        Why::Kicked { reason, .. } => {
+                            self.drop_here(id, CloseReason::Kicked(reason.clone()))
+                        }
+                    }
+                }
                 let size = self.unregister(&member, &name, &room);
-                let notice = Line::Left {
-                    room: &room,
-                    user: &name,
-                };
-                self.announce(&notice, &room, size, quiet);
+                match &why {
+                    Why::Left | Why::Elsewhere => {
+                        let notice = Line::Left {
+                            room: &room,
+                            user: &name,
+                        };
+                        self.announce(&notice, &room, size, quiet);
+                    }
+                    // A kick is always told, whatever the room's size.
+                    Why::Kicked { by, reason } => {
+                        let notice = Line::Kicked {
+                            room: &room,
+                            user: &name,
+                            by,
+                            reason: reason.as_deref(),
+                        };
+                        self.broadcast(&room, &notice, None);
+                    }
+                }
             }
             Event::Moved {
                 member,

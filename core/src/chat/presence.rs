@@ -124,17 +124,21 @@ impl Chat {
             since,
             invalid_since,
             invalid_room,
+            no_access,
             invalid_name,
+            sign_in,
             wanted,
         } = *pending;
         let mut problems = Vec::new();
         problems.extend(invalid_since.as_deref().map(Problem::InvalidSince));
         problems.extend(invalid_room.as_deref().map(Problem::InvalidRoom));
+        problems.extend(no_access.as_deref().map(Problem::NoAccess));
         problems.extend(invalid_name.as_deref().map(Problem::InvalidName));
         let taken = wanted
             .as_deref()
             .filter(|w| name::key(w) != name::key(&name));
         problems.extend(taken.map(Problem::NameTaken));
+        problems.extend(sign_in.then_some(Problem::SignIn));
         for problem in problems {
             self.tell(id, &Line::Error(problem));
         }

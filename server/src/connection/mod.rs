@@ -293,11 +293,11 @@ impl<'a, R: Runtime, S: AsyncRead + AsyncWrite + Unpin> Driver<'a, R, S> {
                     self.start_send(Message::Text(text))?;
                 }
             }
-            if let (Some(End::Close(reason)), false) = (self.end, self.close_sent) {
+            if let (Some(End::Close(reason)), false) = (self.end.clone(), self.close_sent) {
                 ready!(self.poll_sink_ready(cx))?;
                 let frame = CloseFrame {
                     code: CloseCode::from(reason.code()),
-                    reason: reason.text().into(),
+                    reason: reason.text().into_owned().into(),
                 };
                 self.start_send(Message::Close(Some(frame)))?;
                 self.close_sent = true;
