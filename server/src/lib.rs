@@ -43,6 +43,7 @@ pub mod settings;
 pub mod signal;
 mod sync;
 mod timer;
+pub mod tls;
 
 pub use runtime::Runtime;
 pub use server::{serve, serve_on, Error};

@@ -15,7 +15,7 @@ use futures_lite::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use std::net::IpAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// How long a client has to send its whole request head.
 pub(crate) const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -29,14 +29,18 @@ pub(crate) struct Upgraded<S> {
 
 /// Reads one connection's request and answers it; an upgrade to the chat is handed back to
 /// be run (see `connection::run`), everything else is answered and closed here.
-pub(crate) async fn serve<R: Runtime>(
+///
+/// `deadline`: when the client must have sent its request head (over TLS, the TLS
+/// handshake's time counts too).
+pub(crate) async fn serve<R: Runtime, S: AsyncRead + AsyncWrite + Unpin>(
     rt: R,
     server: Arc<Server>,
-    mut stream: R::Stream,
+    mut stream: S,
     peer: IpAddr,
-) -> Option<Upgraded<R::Stream>> {
+    deadline: Instant,
+) -> Option<Upgraded<S>> {
     let mut buf = Vec::new();
-    let (request, head_len) = read_request(&rt, &mut stream, &mut buf).await?;
+    let (request, head_len) = read_request(&rt, &mut stream, &mut buf, deadline).await?;
     tracing::trace!(method = %request.method, path = %request.path, "request");
     let get = request.method == "GET";
     // HEAD on a page answers its headers without the body.
@@ -74,12 +78,12 @@ pub(crate) async fn serve<R: Runtime>(
 
 /// Reads a request head within the handshake time limit, answering what is not a request
 /// (400, 431) itself. `buf` keeps the bytes read, the head and any after it.
-async fn read_request<R: Runtime>(
+async fn read_request<R: Runtime, S: AsyncRead + AsyncWrite + Unpin>(
     rt: &R,
-    stream: &mut R::Stream,
+    stream: &mut S,
     buf: &mut Vec<u8>,
+    deadline: Instant,
 ) -> Option<(Request, usize)> {
-    let deadline = rt.now().at + HANDSHAKE_TIMEOUT;
     let read = async { Some(http::read_head(stream, buf).await) };
     let timeout = async {
         rt.sleep_until(deadline).await;
@@ -109,7 +113,8 @@ async fn read_request<R: Runtime>(
 /// A connection to the `--metrics-listen` listener: `/metrics` and `/healthz`, nothing else.
 pub(crate) async fn serve_metrics<R: Runtime>(rt: R, server: Arc<Server>, mut stream: R::Stream) {
     let mut buf = Vec::new();
-    let Some((request, _)) = read_request(&rt, &mut stream, &mut buf).await else {
+    let deadline = rt.now().at + HANDSHAKE_TIMEOUT;
+    let Some((request, _)) = read_request(&rt, &mut stream, &mut buf, deadline).await else {
         return;
     };
     let with_body = request.method == "GET";

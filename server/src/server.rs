@@ -9,6 +9,7 @@ use async_tungstenite::tungstenite::protocol::WebSocketConfig;
 use chat_core::Chat;
 use chat_store::{Answer, Store};
 use futures_lite::future;
+use futures_lite::io::{AsyncRead, AsyncWrite};
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
@@ -54,6 +55,8 @@ pub(crate) struct Server {
     pub(crate) trusted_proxies: Vec<crate::proxy::Cidr>,
     /// Signed names, if on.
     pub(crate) auth: Option<crate::auth::Auth>,
+    /// TLS, if on: every connection's first step.
+    pub(crate) tls: Option<crate::tls::Tls>,
 }
 
 impl Server {
@@ -74,6 +77,7 @@ impl Server {
             handshakes: Arc::new(Handshakes::new(usize::MAX, 0)),
             trusted_proxies: Vec::new(),
             auth: None,
+            tls: None,
         }
     }
 
@@ -194,6 +198,7 @@ async fn run<R: Runtime>(
         )),
         trusted_proxies: settings.trusted_proxies,
         auth: settings.auth,
+        tls: settings.tls,
         ..Server::new(
             hub.clone(),
             settings.allowed_origins,
@@ -355,19 +360,54 @@ fn spawn_connection<R: Runtime>(
     let (rt2, server, running) = (rt.clone(), server.clone(), running.clone());
     rt.spawn(async move {
         tracing::trace!(%peer, "accepted");
-        // The handshake's state is boxed, and freed once it is done: the task keeps only
-        // what the connection needs for its whole life. A shutdown ends it (nothing is
-        // waited for in the HTTP phase).
-        let handshake = Box::pin(route::serve(rt2.clone(), server.clone(), stream, peer.ip()));
-        let stopped = async {
-            server.stopping().await;
-            None
-        };
-        let upgraded = future::or(handshake, stopped).await;
-        drop(place);
-        if let Some(upgraded) = upgraded {
-            connection::run(rt2, server, upgraded).await;
+        // The request head (and over TLS, the TLS handshake before it) within one limit.
+        let deadline = rt2.now().at + route::HANDSHAKE_TIMEOUT;
+        match server.tls.clone() {
+            None => handle(rt2, server, stream, peer, deadline, place).await,
+            Some(tls) => {
+                let accept = async { tls.acceptor.accept(stream).await.ok() };
+                let late = async {
+                    rt2.sleep_until(deadline).await;
+                    None
+                };
+                let stopped = async {
+                    server.stopping().await;
+                    None
+                };
+                match future::or(future::or(accept, late), stopped).await {
+                    Some(stream) => handle(rt2, server, stream, peer, deadline, place).await,
+                    // Not TLS (a plain-text client), too slow, or stopping: closed.
+                    None => tracing::trace!(%peer, "closed: no TLS handshake"),
+                }
+            }
         }
         drop(running);
     });
+}
+
+/// One connection after its TLS handshake, if any: its request, then its life in the chat.
+async fn handle<R: Runtime, S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
+    rt: R,
+    server: Arc<Server>,
+    stream: S,
+    peer: SocketAddr,
+    deadline: std::time::Instant,
+    place: crate::handshakes::Place,
+) {
+    let handshake = Box::pin(route::serve(
+        rt.clone(),
+        server.clone(),
+        stream,
+        peer.ip(),
+        deadline,
+    ));
+    let stopped = async {
+        server.stopping().await;
+        None
+    };
+    let upgraded = future::or(handshake, stopped).await;
+    drop(place);
+    if let Some(upgraded) = upgraded {
+        connection::run(rt, server, upgraded).await;
+    }
 }

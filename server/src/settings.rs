@@ -3,6 +3,7 @@
 
 use crate::auth::{Auth, Secret};
 pub use crate::cluster::ClusterSettings;
+use crate::tls::Tls;
 use chat_core::Config;
 use clap::Parser;
 use std::net::{IpAddr, SocketAddr};
@@ -102,6 +103,12 @@ pub struct Args {
     /// Refuse connections without a token (HTTP 401), with --auth-secret.
     #[arg(long, env = "CHAT_AUTH_REQUIRED")]
     pub auth_required: bool,
+    /// The TLS certificate chain (PEM); with --tls-key the port speaks only HTTPS and WSS.
+    #[arg(long, env = "CHAT_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<String>,
+    /// The TLS certificate's private key (PEM).
+    #[arg(long, env = "CHAT_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<String>,
     /// Rooms only a token's `rooms` claim lets in, comma-separated.
     #[arg(long, env = "CHAT_PRIVATE_ROOMS", value_delimiter = ',')]
     pub private_rooms: Vec<String>,
@@ -146,6 +153,8 @@ pub struct Settings {
     pub cluster: Option<ClusterSettings>,
     /// Signed names, if on.
     pub auth: Option<Auth>,
+    /// TLS, if on.
+    pub tls: Option<Tls>,
 }
 
 impl Args {
@@ -231,6 +240,10 @@ impl Args {
                 secret: Secret::new(secret),
                 required: self.auth_required,
             }),
+            tls: match (&self.tls_cert, &self.tls_key) {
+                (Some(cert), Some(key)) => Some(Tls::load(cert, key)?),
+                _ => None,
+            },
         })
     }
 
