@@ -26,6 +26,7 @@
 mod input;
 mod resume;
 mod session;
+mod stream;
 mod target;
 
 use std::process::ExitCode;
@@ -47,6 +48,12 @@ pub struct ConnectArgs {
     /// many seconds; 0 ends the session instead.
     #[arg(long, default_value_t = 300.0, value_name = "SECONDS")]
     pub reconnect_for: f64,
+    /// Sign in with this token (a server with --auth-secret; see its `token` subcommand).
+    #[arg(long, env = "CHAT_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// For wss:// URLs: trust only this certificate (PEM), e.g. a server's self-signed one.
+    #[arg(long, value_name = "FILE")]
+    pub ca: Option<String>,
 }
 
 /// Runs the client until the session ends; returns the process's exit code.
@@ -62,7 +69,21 @@ pub fn run(args: &ConnectArgs) -> ExitCode {
         eprintln!("error: --reconnect-for must be 0 or more seconds");
         return ExitCode::from(2);
     }
-    match session::run(&url, Duration::from_secs_f64(args.reconnect_for)) {
+    let tls = match url.scheme() {
+        "wss" => match stream::Dial::tls(args.ca.as_deref()) {
+            Ok(tls) => Some(tls),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(2);
+            }
+        },
+        _ => None,
+    };
+    let dial = stream::Dial {
+        token: args.token.clone(),
+        tls,
+    };
+    match session::run(&url, &dial, Duration::from_secs_f64(args.reconnect_for)) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e}");

@@ -3,6 +3,7 @@
 
 use crate::input::{self, Input, Screen};
 use crate::resume::{backoff, Resume};
+use crate::stream::{Dial, Stream};
 use chat_core::read_back::{self, Welcome};
 use chat_core::text::sanitize;
 use chat_core::Rendering;
@@ -38,15 +39,16 @@ enum Ended {
 
 /// Connects and chats until the session ends, reconnecting (for at most `reconnect_for`
 /// at a time) when the connection drops or the server goes away.
-pub(crate) fn run(url: &Url, reconnect_for: Duration) -> Result<ExitCode, String> {
+pub(crate) fn run(url: &Url, dial: &Dial, reconnect_for: Duration) -> Result<ExitCode, String> {
     let resume = Resume::new(url);
-    let mut conn = connect(&resume.url())?;
+    let mut conn = connect(&resume.url(), dial)?;
     let _terminal = TerminalMode::save();
     let (tx, keyboard) = mpsc::channel();
     let mut session = Session {
         screen: input::start(tx),
         keyboard,
         resume,
+        dial: dial.clone(),
         ended_input: None,
         typed: Vec::new(),
     };
@@ -71,6 +73,7 @@ struct Session {
     screen: Screen,
     keyboard: Receiver<Input>,
     resume: Resume,
+    dial: Dial,
     ended_input: Option<Instant>,
     /// Lines typed while reconnecting, sent once connected again.
     typed: Vec<String>,
@@ -187,7 +190,7 @@ impl Session {
                     Err(RecvTimeoutError::Timeout) => {}
                 }
             }
-            match connect(&self.resume.url()) {
+            match connect(&self.resume.url(), &self.dial) {
                 Ok(ws) => return Ok(ws),
                 Err(e) if started.elapsed() >= patience => {
                     eprintln!("* gave up reconnecting: {e}");
@@ -211,14 +214,14 @@ fn jitter() -> f64 {
 /// A connection, and whether it speaks JSON (a server of the tutorial's own may not offer
 /// it: then lines are shown as they come, and a reconnect cannot ask for `since`).
 struct Connected {
-    ws: WebSocket<TcpStream>,
+    ws: WebSocket<Stream>,
     json: bool,
 }
 
 /// Connects asking for JSON, or in text where the server does not offer it.
-fn connect(url: &Url) -> Result<Connected, String> {
-    match open(url, true) {
-        Err(Refused::NoSubprotocol) => open(url, false),
+fn connect(url: &Url, dial: &Dial) -> Result<Connected, String> {
+    match open(url, true, dial) {
+        Err(Refused::NoSubprotocol) => open(url, false, dial),
         other => other,
     }
     .map_err(|e| match e {
@@ -238,7 +241,7 @@ impl From<String> for Refused {
     }
 }
 
-fn open(url: &Url, json: bool) -> Result<Connected, Refused> {
+fn open(url: &Url, json: bool, dial: &Dial) -> Result<Connected, Refused> {
     let addrs = url
         .socket_addrs(|| Some(80))
         .map_err(|e| Refused::Other(format!("cannot resolve {url}: {e}")))?;
@@ -256,6 +259,7 @@ fn open(url: &Url, json: bool) -> Result<Connected, Refused> {
     stream
         .set_read_timeout(Some(Duration::from_secs(10)))
         .map_err(|e| Refused::Other(e.to_string()))?;
+    let stream = Stream::new(stream, url.host_str().unwrap_or_default(), dial)?;
     // JSON, to learn each line's id (for `since`); it is shown as the text lines.
     let mut request = url
         .as_str()
@@ -267,16 +271,30 @@ fn open(url: &Url, json: bool) -> Result<Connected, Refused> {
             HeaderValue::from_static(Rendering::JSON_SUBPROTOCOL),
         );
     }
+    if let Some(token) = &dial.token {
+        let bearer = HeaderValue::from_str(&format!("Bearer {token}"))
+            .map_err(|_| Refused::Other("the token is not a valid header value".to_string()))?;
+        request.headers_mut().insert("Authorization", bearer);
+    }
     let (ws, _) = tungstenite::client(request, stream).map_err(|e| match e {
-        tungstenite::HandshakeError::Failure(tungstenite::Error::Http(response)) => Refused::Other(
-            format!("the server refused the chat: HTTP {}", response.status()),
-        ),
+        tungstenite::HandshakeError::Failure(tungstenite::Error::Http(response)) => {
+            // A 401 says why in its body (`invalid token: expired`), never the token.
+            let why = (response.body().as_deref())
+                .map(|b| sanitize(&String::from_utf8_lossy(b)).trim().to_string())
+                .filter(|b| !b.is_empty())
+                .map_or(String::new(), |b| format!(": {b}"));
+            Refused::Other(format!(
+                "the server refused the chat: HTTP {}{why}",
+                response.status()
+            ))
+        }
         tungstenite::HandshakeError::Failure(tungstenite::Error::Protocol(
             tungstenite::error::ProtocolError::SecWebSocketSubProtocolError(_),
         )) => Refused::NoSubprotocol,
         e => Refused::Other(format!("WebSocket handshake with {url} failed: {e}")),
     })?;
     ws.get_ref()
+        .tcp()
         .set_read_timeout(Some(TICK))
         .map_err(|e| Refused::Other(e.to_string()))?;
     Ok(Connected { ws, json })
@@ -307,7 +325,7 @@ fn closed_by_server(frame: Option<&CloseFrame>) -> Ended {
 }
 
 /// Closes with 1000 and waits (briefly) for the server's answer.
-fn close(ws: &mut WebSocket<TcpStream>) -> ExitCode {
+fn close(ws: &mut WebSocket<Stream>) -> ExitCode {
     let frame = CloseFrame {
         code: CloseCode::Normal,
         reason: "bye".into(),

@@ -135,10 +135,12 @@ pub(crate) async fn respond_to<S: AsyncWrite + Unpin>(
         reason(status),
         body.len()
     );
-    stream.write_all(head.as_bytes()).await?;
+    // One write: over TLS one record, so that a client reading the head has the body too.
+    let mut response = head.into_bytes();
     if with_body {
-        stream.write_all(body).await?;
+        response.extend_from_slice(body);
     }
+    stream.write_all(&response).await?;
     stream.flush().await
 }
 

@@ -186,7 +186,69 @@ fn unreadable_or_unparsable_files_stop_the_server_with_status_2(rt: Rt) {
     assert_eq!(log.lines().count(), 1, "one line: {log}");
 }
 
+/// The terminal client over wss, trusting the server's certificate with `--ca`, signed in
+/// with `--token` (sent as `Authorization: Bearer`); a bad token ends it with the reason.
+fn the_terminal_client_signs_in_over_wss(rt: Rt) {
+    use std::process::{Command, Stdio};
+    let cert = Cert::new();
+    let mut flags = cert.flags();
+    flags.extend(["--auth-secret".to_string(), "tls-secret".to_string()]);
+    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+    let server = InProcess::start(rt, &flags);
+    let serve = env!("CARGO_BIN_EXE_serve");
+    let minted = Command::new(serve)
+        .env("SERVE_RUNTIME", rt.name())
+        .args(["token", "--auth-secret", "tls-secret", "--name", "alice"])
+        .output()
+        .unwrap();
+    let token = String::from_utf8(minted.stdout).unwrap().trim().to_string();
+    let url = format!("wss://127.0.0.1:{}/chat", server.addr.port());
+    let run = |token: &str| {
+        let mut child = Command::new(serve)
+            .env("SERVE_RUNTIME", rt.name())
+            .env("CHAT_TOKEN", token)
+            .args([
+                "connect",
+                &url,
+                "--ca",
+                &cert.path("cert.pem"),
+                "--reconnect-for",
+                "0",
+            ])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(b"hello over tls\n")
+            .unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let out = run(&token);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("* you are alice in #main"), "{stdout}");
+    assert!(stdout.contains("[alice]: hello over tls"), "{stdout}");
+    let refused = run("not-a-token");
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains("HTTP 401 Unauthorized: invalid token: malformed"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("not-a-token"), "the token is never echoed");
+}
+
 for_every_runtime!(
+    the_terminal_client_signs_in_over_wss,
     wss_and_https_work_on_the_tls_port,
     a_plain_text_client_is_closed_cleanly,
     the_tls_handshake_counts_against_the_handshake_limit,
