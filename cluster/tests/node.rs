@@ -106,7 +106,8 @@ fn a_node_connects_and_its_changes_come_back_as_events_in_order() {
                 event: Event::Beat { .. },
                 ..
             }
-            | Delivery::Status(_) => None,
+            | Delivery::Status(_)
+            | Delivery::Snapshot(_) => None,
             d => Some(d),
         }));
     }
