@@ -30,14 +30,33 @@ PEERS = os.path.join(ROOT, "benches", "peers")
 PEERS_RELEASE = os.path.join(PEERS, "target", "release")
 
 
-def ours(binary, store=False):
+_CERT = None
+
+
+def certificate():
+    """A self-signed certificate for 127.0.0.1 (openssl), made once per run: (cert, key)."""
+    global _CERT
+    if _CERT is None:
+        d = tempfile.mkdtemp(prefix="chat-bench-tls-")
+        cert, key = os.path.join(d, "cert.pem"), os.path.join(d, "key.pem")
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+                        "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+                        "-addext", "subjectAltName=IP:127.0.0.1", "-addext", "basicConstraints=critical,CA:FALSE",
+                        "-keyout", key, "-out", cert],
+                       check=True, capture_output=True)
+        _CERT = (cert, key)
+    return _CERT
+
+
+def ours(binary, store=False, tls=False):
     """Our server; with `store`, the default store in a fresh temporary directory, else
-    `--db :memory:`."""
+    `--db :memory:`; with `tls`, HTTPS/WSS only on a self-signed certificate."""
     def argv(port):
         db = os.path.join(tempfile.mkdtemp(prefix="chat-bench-"), "chat.db") if store else ":memory:"
+        extra = ["--tls-cert", certificate()[0], "--tls-key", certificate()[1]] if tls else []
         return [os.path.join(RELEASE, binary), "--host", "127.0.0.1", "--port", str(port),
                 "--rate", "0", "--max-connections", "100000", "--ping-interval", "0",
-                "--max-connections-per-ip", "0", "--connect-rate", "0", "--db", db]
+                "--max-connections-per-ip", "0", "--connect-rate", "0", "--db", db] + extra
     return argv
 
 
@@ -49,6 +68,10 @@ SERVERS = {
     "chat-tokio+db": ours("chat-tokio", store=True),
     "chat-async-std+db": ours("chat-async-std", store=True),
     "chat-smol+db": ours("chat-smol", store=True),
+    # The same over TLS (wss), for what TLS costs.
+    "chat-tokio+tls": ours("chat-tokio", tls=True),
+    "chat-async-std+tls": ours("chat-async-std", tls=True),
+    "chat-smol+tls": ours("chat-smol", tls=True),
     "peer-axum": lambda port: [os.path.join(PEERS_RELEASE, "peer-axum"), str(port)],
     "peer-tungstenite": lambda port: [os.path.join(PEERS_RELEASE, "peer-tungstenite"), str(port)],
     "peer-node-ws": lambda port: ["node", os.path.join(PEERS, "node-ws", "server.js"), str(port)],
@@ -180,6 +203,8 @@ def run_once(server, scenario):
             bench += ["--also", f"127.0.0.1:{port}"]
         for proc in procs:
             bench += ["--pid", str(proc.pid)]
+        if server.endswith("+tls"):
+            bench += ["--tls-ca", certificate()[0]]
         bench += ["--sources", "8", "--max-seconds", "240"] + args
         out = subprocess.run(pin(1) + bench, capture_output=True, text=True, timeout=300)
         lines = [l for l in out.stdout.splitlines() if l.startswith("{")]

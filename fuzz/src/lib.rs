@@ -290,3 +290,47 @@ fn text(u: &mut Unstructured<'_>) -> Result<String> {
     }
     Ok(s)
 }
+
+/// The token parser with junk: raw bytes, and a genuine token with bytes changed, added or
+/// removed. It must refuse (or accept a token whose name is valid and not automatic), and
+/// never panic.
+pub fn tokens(data: &[u8]) {
+    use chat_server::auth::{Mint, Secret};
+    use std::sync::OnceLock;
+    static GENUINE: OnceLock<(Secret, String)> = OnceLock::new();
+    let (secret, genuine) = GENUINE.get_or_init(|| {
+        let secret = Secret::new("fuzz");
+        let mint = Mint {
+            name: "alice",
+            ttl: Duration::from_secs(3600),
+            admin: true,
+            rooms: &["ops".to_string(), "*".to_string()],
+        };
+        let token = secret.sign(&mint).expect("a token");
+        (secret, token)
+    });
+    let candidate = match data.split_first() {
+        Some((mode, rest)) if mode % 2 == 0 => String::from_utf8_lossy(rest).into_owned(),
+        Some((_, edits)) => {
+            let mut token = genuine.clone().into_bytes();
+            for edit in edits.chunks(3) {
+                let at = usize::from(*edit.first().unwrap_or(&0)) % (token.len() + 1);
+                let byte = *edit.get(1).unwrap_or(&b'A');
+                match edit.get(2).map(|k| k % 3) {
+                    Some(0) if at < token.len() => token[at] = byte,
+                    Some(1) => token.insert(at, byte),
+                    _ if at < token.len() => {
+                        token.remove(at);
+                    }
+                    _ => {}
+                }
+            }
+            String::from_utf8_lossy(&token).into_owned()
+        }
+        None => String::new(),
+    };
+    if let Ok(signed) = secret.verify(&candidate) {
+        assert!(chat_core::name::is_valid_name(&signed.name), "{candidate}");
+        assert!(!chat_core::auth::is_automatic(&signed.name), "{candidate}");
+    }
+}

@@ -1,4 +1,5 @@
-//! Runs the chat core's fuzz target on the stable toolchain for a bounded time.
+//! Runs the chat core's fuzz target, and the token parser's, on the stable toolchain for
+//! a bounded time (a fifth of it for tokens).
 //!
 //! ```text
 //! cargo run --release -p chat-fuzz -- [SECONDS] [SEED]
@@ -28,7 +29,13 @@ fn main() {
             input.extend((0..len).map(|_| rng.u8(..)));
             bytes += len as u64;
             runs += 1;
-            if panic::catch_unwind(|| chat_fuzz::run(&input)).is_err() {
+            // Every fifth input goes to the token parser instead of the core.
+            let target: fn(&[u8]) = if runs.is_multiple_of(5) {
+                chat_fuzz::tokens
+            } else {
+                chat_fuzz::run
+            };
+            if panic::catch_unwind(|| target(&input)).is_err() {
                 let path = format!("target/fuzz-crash-{seed}-{runs}.bin");
                 let _ = std::fs::create_dir_all("target");
                 let _ = std::fs::write(&path, &input);

@@ -362,27 +362,58 @@ fn spawn_connection<R: Runtime>(
         tracing::trace!(%peer, "accepted");
         // The request head (and over TLS, the TLS handshake before it) within one limit.
         let deadline = rt2.now().at + route::HANDSHAKE_TIMEOUT;
-        match server.tls.clone() {
-            None => handle(rt2, server, stream, peer, deadline, place).await,
-            Some(tls) => {
-                let accept = async { tls.acceptor.accept(stream).await.ok() };
-                let late = async {
-                    rt2.sleep_until(deadline).await;
-                    None
-                };
-                let stopped = async {
-                    server.stopping().await;
-                    None
-                };
-                match future::or(future::or(accept, late), stopped).await {
-                    Some(stream) => handle(rt2, server, stream, peer, deadline, place).await,
-                    // Not TLS (a plain-text client), too slow, or stopping: closed.
-                    None => tracing::trace!(%peer, "closed: no TLS handshake"),
-                }
+        if let Some(tls) = server.tls.clone() {
+            // Boxed: a TLS connection's state is larger, and the task of a plain one must
+            // not be sized for it (idle memory per connection).
+            Box::pin(handle_tls(rt2, server, stream, peer, deadline, place, tls)).await;
+        } else {
+            // Inline rather than through `handle`: a call would keep both the task's
+            // captures and the callee's copies in the task (+216 bytes per connection).
+            let handshake = Box::pin(route::serve(
+                rt2.clone(),
+                server.clone(),
+                stream,
+                peer.ip(),
+                deadline,
+            ));
+            let stopped = async {
+                server.stopping().await;
+                None
+            };
+            let upgraded = future::or(handshake, stopped).await;
+            drop(place);
+            if let Some(upgraded) = upgraded {
+                connection::run(rt2, server, upgraded).await;
             }
         }
         drop(running);
     });
+}
+
+/// A connection to a TLS port: its TLS handshake (within the request's deadline), then
+/// the rest as for any connection; a plain-text client, a slow one or a stop closes it.
+async fn handle_tls<R: Runtime>(
+    rt: R,
+    server: Arc<Server>,
+    stream: R::Stream,
+    peer: SocketAddr,
+    deadline: std::time::Instant,
+    place: crate::handshakes::Place,
+    tls: crate::tls::Tls,
+) {
+    let accept = async { tls.acceptor.accept(stream).await.ok() };
+    let late = async {
+        rt.sleep_until(deadline).await;
+        None
+    };
+    let stopped = async {
+        server.stopping().await;
+        None
+    };
+    match future::or(future::or(accept, late), stopped).await {
+        Some(stream) => handle(rt, server, stream, peer, deadline, place).await,
+        None => tracing::trace!(%peer, "closed: no TLS handshake"),
+    }
 }
 
 /// One connection after its TLS handshake, if any: its request, then its life in the chat.

@@ -247,7 +247,52 @@ fn the_terminal_client_signs_in_over_wss(rt: Rt) {
     assert!(!stderr.contains("not-a-token"), "the token is never echoed");
 }
 
+/// Junk on the TLS accept path: random bytes, and random bytes behind a TLS record header.
+/// Every connection is closed (at the latest by the handshake limit) and the server serves on.
+fn junk_on_the_tls_port_is_closed_and_the_server_serves_on(rt: Rt) {
+    let cert = Cert::new();
+    let server = start(rt, &cert);
+    let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let mut junk: Vec<TcpStream> = (0..60)
+        .map(|i| {
+            let mut s = TcpStream::connect(server.addr).unwrap();
+            let len = (next() % 600) as usize;
+            let mut bytes: Vec<u8> = (0..len).map(|_| next() as u8).collect();
+            if i % 2 == 0 {
+                // A handshake record's header, then junk.
+                bytes.splice(0..0, [0x16, 0x03, 0x01, (len >> 8) as u8, len as u8]);
+            }
+            let _ = s.write_all(&bytes);
+            s
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(200));
+    server.advance(Duration::from_secs(11));
+    for s in &mut junk {
+        s.set_read_timeout(Some(PATIENCE)).unwrap();
+        let answer = closed(s);
+        assert!(!answer.starts_with(b"HTTP/"), "{answer:?}");
+    }
+    let request = format!("wss://127.0.0.1:{}/chat", server.addr.port())
+        .into_client_request()
+        .unwrap();
+    let (mut ws, _) = tungstenite::client(request, cert.connect(server.addr)).unwrap();
+    assert!(ws
+        .read()
+        .unwrap()
+        .into_text()
+        .unwrap()
+        .starts_with("You are connected!"));
+}
+
 for_every_runtime!(
+    junk_on_the_tls_port_is_closed_and_the_server_serves_on,
     the_terminal_client_signs_in_over_wss,
     wss_and_https_work_on_the_tls_port,
     a_plain_text_client_is_closed_cleanly,

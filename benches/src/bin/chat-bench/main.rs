@@ -46,6 +46,9 @@ struct Cli {
     /// these in turn. Repeat for more.
     #[arg(long)]
     also: Vec<SocketAddr>,
+    /// Speak TLS (wss) to the server, trusting only this PEM certificate.
+    #[arg(long, value_name = "FILE")]
+    tls_ca: Option<String>,
     /// The server's process id, to report its memory and CPU time; repeat for every process
     /// of a cluster (its nodes, its Redis), whose figures are then summed.
     #[arg(long)]
@@ -64,6 +67,12 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     for addr in std::iter::once(cli.addr).chain(cli.also.iter().copied()) {
         if let Err(e) = net::check_loopback(addr) {
+            eprintln!("chat-bench: {e}");
+            return ExitCode::from(2);
+        }
+    }
+    if let Some(ca) = &cli.tls_ca {
+        if let Err(e) = net::use_tls(ca) {
             eprintln!("chat-bench: {e}");
             return ExitCode::from(2);
         }

@@ -4,12 +4,114 @@ use async_tungstenite::tokio::TokioAdapter;
 use async_tungstenite::tungstenite::protocol::WebSocketConfig;
 use async_tungstenite::tungstenite::Message;
 use async_tungstenite::WebSocketStream;
+use futures_lite::io::{AsyncRead, AsyncWrite};
+use futures_rustls::rustls::pki_types::ServerName;
+use futures_rustls::TlsConnector;
 use futures_util::StreamExt;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::pin::Pin;
+use std::sync::OnceLock;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 use tokio::net::{TcpSocket, TcpStream};
 
-pub type Ws = WebSocketStream<TokioAdapter<TcpStream>>;
+pub type Ws = WebSocketStream<Conn>;
+
+/// With `--tls-ca`: every connection speaks TLS (wss), trusting that certificate.
+static TLS: OnceLock<TlsConnector> = OnceLock::new();
+
+/// Turns TLS on for every connection, trusting only the PEM certificate in `ca`.
+pub fn use_tls(ca: &str) -> Result<(), String> {
+    use futures_rustls::rustls::pki_types::pem::PemObject;
+    use futures_rustls::rustls::pki_types::CertificateDer;
+    use futures_rustls::rustls::{self, ClientConfig, RootCertStore};
+    let pem = std::fs::read(ca).map_err(|e| format!("cannot read {ca}: {e}"))?;
+    let mut roots = RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(&pem) {
+        roots
+            .add(cert.map_err(|e| format!("{ca}: {e}"))?)
+            .map_err(|e| format!("{ca}: {e}"))?;
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let _ = TLS.set(TlsConnector::from(std::sync::Arc::new(config)));
+    Ok(())
+}
+
+/// A connection under the WebSocket: plain TCP, or TLS on it.
+pub enum Conn {
+    Plain(TokioAdapter<TcpStream>),
+    Tls(Box<futures_rustls::client::TlsStream<TokioAdapter<TcpStream>>>),
+}
+
+/// The connection to use over `stream`: TLS when `--tls-ca` turned it on.
+pub async fn wrap(stream: TcpStream) -> Result<Conn, String> {
+    let stream = TokioAdapter::new(stream);
+    match TLS.get() {
+        None => Ok(Conn::Plain(stream)),
+        Some(tls) => {
+            let name = ServerName::try_from("127.0.0.1").expect("an IP address is a name");
+            let tls = tls
+                .connect(name, stream)
+                .await
+                .map_err(|e| format!("tls: {e}"))?;
+            Ok(Conn::Tls(Box::new(tls)))
+        }
+    }
+}
+
+/// `ws://` or `wss://`, as the connections speak.
+pub fn scheme() -> &'static str {
+    if TLS.get().is_some() {
+        "wss"
+    } else {
+        "ws"
+    }
+}
+
+impl AsyncRead for Conn {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<std::io::Result<usize>> {
+        match self.get_mut() {
+            Conn::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            Conn::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Conn {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        match self.get_mut() {
+            Conn::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            Conn::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Conn::Plain(s) => Pin::new(s).poll_flush(cx),
+            Conn::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+        }
+    }
+
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Conn::Plain(s) => Pin::new(s).poll_close(cx),
+            Conn::Tls(s) => Pin::new(s.as_mut()).poll_close(cx),
+        }
+    }
+}
 
 /// Raises the open-file limit as far as the machine allows; returns the new soft limit.
 pub fn raise_fd_limit() -> u64 {
@@ -75,9 +177,9 @@ pub async fn connect(
     let config = WebSocketConfig::default()
         .read_buffer_size(16 * 1024)
         .write_buffer_size(0);
-    let url = format!("ws://{addr}{path}");
+    let url = format!("{}://{addr}{path}", scheme());
     let (mut ws, _) =
-        async_tungstenite::client_async_with_config(url, TokioAdapter::new(stream), Some(config))
+        async_tungstenite::client_async_with_config(url, wrap(stream).await?, Some(config))
             .await
             .map_err(|e| format!("handshake: {e}"))?;
     loop {

@@ -277,11 +277,7 @@ struct Plan {
 
 /// A connection's incoming side: split off for senders, whole for everyone else.
 enum Incoming {
-    Split(
-        async_tungstenite::WebSocketReceiver<
-            async_tungstenite::tokio::TokioAdapter<tokio::net::TcpStream>,
-        >,
-    ),
+    Split(async_tungstenite::WebSocketReceiver<net::Conn>),
     Whole(Box<Ws>),
 }
 

@@ -5,7 +5,6 @@
 use crate::net::{self, Ws};
 use crate::report;
 use crate::run::Target;
-use async_tungstenite::tokio::TokioAdapter;
 use async_tungstenite::tungstenite::client::IntoClientRequest;
 use async_tungstenite::tungstenite::Message;
 use futures_util::StreamExt;
@@ -111,7 +110,7 @@ pub async fn storm(
 
 /// The JSON connection that says the seed line; returns it and the seed's id.
 async fn seed(target: &Target) -> Result<(Ws, u64), String> {
-    let url = format!("ws://{}{}", target.addr, target.path);
+    let url = format!("{}://{}{}", net::scheme(), target.addr, target.path);
     let mut request = url.into_client_request().map_err(|e| e.to_string())?;
     request.headers_mut().insert(
         "Sec-WebSocket-Protocol",
@@ -120,7 +119,7 @@ async fn seed(target: &Target) -> Result<(Ws, u64), String> {
     let stream = TcpStream::connect(target.addr)
         .await
         .map_err(|e| format!("connect: {e}"))?;
-    let (mut ws, _) = async_tungstenite::client_async(request, TokioAdapter::new(stream))
+    let (mut ws, _) = async_tungstenite::client_async(request, net::wrap(stream).await?)
         .await
         .map_err(|e| format!("handshake: {e}"))?;
     ws.send(Message::text("storm seed"))
