@@ -265,3 +265,36 @@ for_every_runtime!(
     an_admin_kicks_and_nobody_else_may,
     the_token_subcommand_mints_what_the_server_accepts,
 );
+
+/// Neither the 401 body nor the server's log (at its most verbose) holds a refused token.
+#[test]
+fn the_log_never_holds_the_token() {
+    let server = Server::start_with_env(
+        Rt::Tokio,
+        &[("RUST_LOG", "trace")],
+        &["--port", "0", "--auth-secret", SECRET],
+    );
+    let bad = token_with(
+        json!({"sub": "eve", "exp": now() - 999}),
+        SECRET,
+        Algorithm::HS256,
+    );
+    let (status, body) = server.http(&format!(
+        "GET /chat?token={bad} HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    ));
+    assert_eq!((status, body.as_str()), (401, "invalid token: expired"));
+    let good = token("alice", json!({}));
+    let mut alice = server.connect_as(&format!("?token={good}"));
+    assert_eq!(alice.welcome(), "alice");
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let log = server.log.lock().unwrap().clone();
+    assert!(
+        log.contains("upgrade refused: invalid token: expired"),
+        "{log}"
+    );
+    for secret_part in [&bad, &good] {
+        let signature = secret_part.rsplit('.').next().unwrap();
+        assert!(!log.contains(signature), "the log holds a token");
+    }
+}
