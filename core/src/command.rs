@@ -35,29 +35,18 @@ pub(crate) enum Command<'a> {
     Unknown(&'a str),
 }
 
-/// The one-line summary of every command, as `/help` lists it.
-pub(crate) const HELP: [&str; 8] = [
-    "/nick NAME",
-    "/whisper NAME TEXT",
-    "/me TEXT",
-    "/users",
-    "/join ROOM",
-    "/rooms",
-    "/quit [REASON]",
-    "/help",
-];
-
-/// `/help` for an admin: every command and `/kick`.
-pub(crate) const ADMIN_HELP: [&str; 9] = [
-    "/nick NAME",
-    "/whisper NAME TEXT",
-    "/me TEXT",
-    "/users",
-    "/join ROOM",
-    "/rooms",
-    "/kick NAME [REASON]",
-    "/quit [REASON]",
-    "/help",
+/// The one-line summary of every command, as `/help` lists it, and whether only admins
+/// may use it (and see it listed).
+pub(crate) const HELP: [(&str, bool); 9] = [
+    ("/nick NAME", false),
+    ("/whisper NAME TEXT", false),
+    ("/me TEXT", false),
+    ("/users", false),
+    ("/join ROOM", false),
+    ("/rooms", false),
+    ("/kick NAME [REASON]", true),
+    ("/quit [REASON]", false),
+    ("/help", false),
 ];
 
 /// Parses one line: text, or a command if it starts with a single `/`.

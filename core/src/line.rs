@@ -5,7 +5,7 @@
 //! names as attributes); its text form is [`Line::text`]. A new kind of line is one variant
 //! here and one arm in `text`.
 
-use crate::command::{ADMIN_HELP, HELP};
+use crate::command::HELP;
 use crate::payload::Payload;
 use serde::ser::{Serialize, SerializeStruct, Serializer};
 
@@ -89,7 +89,7 @@ pub(crate) enum Line<'a> {
         total: usize,
     },
     Help {
-        commands: &'a [&'a str],
+        commands: Vec<&'a str>,
     },
     /// Before a resume's replay: this many missed lines are not replayed.
     Skipped {
@@ -209,8 +209,9 @@ impl Serialize for Problem<'_> {
 impl<'a> Line<'a> {
     /// `/help`'s answer; admins also see `/kick`.
     pub(crate) fn help(admin: bool) -> Line<'a> {
+        let commands = HELP.iter().filter(|(_, only_admins)| admin || !only_admins);
         Line::Help {
-            commands: if admin { &ADMIN_HELP } else { &HELP[..] },
+            commands: commands.map(|(c, _)| *c).collect(),
         }
     }
 

@@ -72,6 +72,12 @@ pub fn as_text(json: &str, welcome: Welcome) -> Option<Vec<String>> {
             room: s("room")?,
             user: s("user")?,
         },
+        "kick" => Line::Kicked {
+            room: s("room")?,
+            user: s("user")?,
+            by: s("by")?,
+            reason: v.get("reason").and_then(Value::as_str),
+        },
         "rename" => Line::Rename {
             from: s("from")?,
             to: s("to")?,
@@ -96,10 +102,7 @@ pub fn as_text(json: &str, welcome: Welcome) -> Option<Vec<String>> {
         }
         "help" => {
             let commands = strs("commands")?;
-            return Some(vec![Line::Help {
-                commands: &commands,
-            }
-            .text()?]);
+            return Some(vec![Line::Help { commands }.text()?]);
         }
         "skipped" => Line::Skipped {
             room: s("room")?,

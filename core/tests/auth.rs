@@ -183,7 +183,16 @@ fn admins_kick_with_a_reason_and_others_may_not() {
         h.lines(boss),
         ["* alice was kicked by boss (flooding the room)"]
     );
-    let kick = json(&h.lines(carol)[0]);
+    let line = h.lines(carol).remove(0);
+    let text = chat_core::read_back::as_text(&line, chat_core::read_back::Welcome::Joined);
+    assert_eq!(
+        text,
+        Some(vec![
+            "* alice was kicked by boss (flooding the room)".to_string()
+        ]),
+        "the terminal client shows the JSON kick as the text line"
+    );
+    let kick = json(&line);
     assert_eq!(
         kick,
         serde_json::json!({"type": "kick", "room": "main", "user": "alice", "by": "boss",

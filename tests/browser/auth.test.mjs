@@ -4,16 +4,15 @@
 // Run with `npm test` here, after `cargo build -p chat-tokio`.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { chromium } from "playwright-core";
+import { launchChromium, startServer } from "./helpers.mjs";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 const serverBin = process.env.CHAT_SERVER || join(root, "target", "debug", "chat-tokio");
-const chromiumBin = process.env.CHROMIUM || "/usr/bin/chromium";
 const WAIT = 5000;
 const SECRET = "browser-secret";
 
@@ -25,29 +24,11 @@ before(async () => {
     "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
     "-keyout", join(dir, "key.pem"), "-out", join(dir, "cert.pem")]);
   assert.equal(made.status, 0, String(made.stderr));
-  server = spawn(serverBin, ["--host", "127.0.0.1", "--port", "0", "--db", ":memory:",
-    "--auth-secret", SECRET, "--tls-cert", join(dir, "cert.pem"), "--tls-key", join(dir, "key.pem")], {
-    stdio: ["ignore", "ignore", "pipe"],
-    env: { ...process.env, RUST_LOG: "info" },
-  });
-  base = await new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error("server did not start")), 20000);
-    let log = "";
-    server.stderr.on("data", (chunk) => {
-      log += chunk;
-      const m = log.match(/listening on (\S+)/);
-      if (m) { clearTimeout(timer); resolve("https://" + m[1]); }
-    });
-    server.on("exit", (code) => reject(new Error("server exited: " + code + "\n" + log)));
-  });
-  browser = await chromium.launch({
-    executablePath: chromiumBin,
-    headless: true,
-    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-           "--disable-background-networking", "--disable-component-update", "--disable-sync",
-           // The test's own self-signed certificate.
-           "--ignore-certificate-errors"],
-  });
+  ({ process: server, base } = await startServer(serverBin, ["--host", "127.0.0.1", "--port", "0",
+    "--db", ":memory:", "--auth-secret", SECRET,
+    "--tls-cert", join(dir, "cert.pem"), "--tls-key", join(dir, "key.pem")], { scheme: "https" }));
+  // The test's own self-signed certificate.
+  browser = await launchChromium(["--ignore-certificate-errors"]);
 });
 
 after(async () => {

@@ -8,37 +8,19 @@ import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { chromium } from "playwright-core";
+import { launchChromium, startServer } from "./helpers.mjs";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 const serverBin = process.env.CHAT_SERVER || join(root, "target", "debug", "chat-tokio");
-const chromiumBin = process.env.CHROMIUM || "/usr/bin/chromium";
 const shots = join(root, "target", "browser");
 const WAIT = 5000;
 
 let server, base, browser;
 
 before(async () => {
-  server = spawn(serverBin, ["--host", "127.0.0.1", "--port", "0", "--db", ":memory:"], {
-    stdio: ["ignore", "ignore", "pipe"],
-    env: { ...process.env, RUST_LOG: "info" },
-  });
-  base = await new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error("server did not start")), 20000);
-    let log = "";
-    server.stderr.on("data", (chunk) => {
-      log += chunk;
-      const m = log.match(/listening on (\S+)/);
-      if (m) { clearTimeout(timer); resolve("http://" + m[1]); }
-    });
-    server.on("exit", (code) => reject(new Error("server exited: " + code + "\n" + log)));
-  });
-  browser = await chromium.launch({
-    executablePath: chromiumBin,
-    headless: true,
-    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-           "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-  });
+  ({ process: server, base } = await startServer(serverBin,
+    ["--host", "127.0.0.1", "--port", "0", "--db", ":memory:"]));
+  browser = await launchChromium();
   mkdirSync(shots, { recursive: true });
 });
 

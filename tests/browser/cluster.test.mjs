@@ -8,11 +8,10 @@ import { spawn, spawnSync } from "node:child_process";
 import { createServer } from "node:net";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { chromium } from "playwright-core";
+import { launchChromium, startServer } from "./helpers.mjs";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 const serverBin = process.env.CHAT_SERVER || join(root, "target", "debug", "chat-tokio");
-const chromiumBin = process.env.CHROMIUM || "/usr/bin/chromium";
 const WAIT = 8000;
 
 let redis, redisPort, nodes = [], browser;
@@ -34,25 +33,13 @@ function startRedis() {
                                  "--save", "", "--appendonly", "no"], { stdio: "ignore" });
 }
 
-/** Starts one node; resolves with its base URL once it listens. */
-function startNode() {
-  const node = spawn(serverBin, ["--host", "127.0.0.1", "--port", "0",
-                                 "--cluster", `redis://127.0.0.1:${redisPort}`,
-                                 "--cluster-prefix", "browser"], {
-    stdio: ["ignore", "ignore", "pipe"],
-    env: { ...process.env, RUST_LOG: "info" },
-  });
+/** Starts one node; resolves with its base URL once it listens and has reached Redis. */
+async function startNode() {
+  const { process: node, base } = await startServer(serverBin, ["--host", "127.0.0.1", "--port", "0",
+    "--cluster", `redis://127.0.0.1:${redisPort}`, "--cluster-prefix", "browser"],
+    { ready: /cluster: connected/ });
   nodes.push(node);
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error("node did not start")), 20000);
-    let log = "";
-    node.stderr.on("data", (chunk) => {
-      log += chunk;
-      const m = log.match(/listening on (\S+)/);
-      if (m && log.includes("cluster: connected")) { clearTimeout(timer); resolve("http://" + m[1]); }
-    });
-    node.on("exit", (code) => reject(new Error("node exited: " + code + "\n" + log)));
-  });
+  return base;
 }
 
 let a, b;
@@ -63,12 +50,7 @@ before(async () => {
   await new Promise((r) => setTimeout(r, 300));
   a = await startNode();
   b = await startNode();
-  browser = await chromium.launch({
-    executablePath: chromiumBin,
-    headless: true,
-    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-           "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-  });
+  browser = await launchChromium();
 });
 
 after(async () => {
