@@ -105,6 +105,10 @@ SCENARIOS = {
                "--window", "16", "--size", "64"],
               [("deliveries_per_s", "deliv/s"), ("server.cpu_ns_per_delivery", "srv ns/deliv"),
                ("lost", "lost"), ("latency.p99_ms", "p99 ms")]),
+    # Connections opening and closing at a steady rate, then 10,000 dropped at once.
+    "churn": (["churn", "--rate", "2000", "--seconds", "10", "--lines", "3", "--mass", "10000"],
+              [("handshakes_per_s", "handshakes/s"), ("failed", "failed"), ("greeting.p50_ms", "greet p50 ms"),
+               ("greeting.p99_ms", "greet p99 ms"), ("rss.returned_fraction", "RSS returned")]),
     "fanout": (["fanout", "--connections", "18000", "--seconds", "10", "--size", "64"],
                [("broadcast_complete.p99_ms", "all-recv p99 ms"), ("latency.p99_ms", "p99 ms"),
                 ("lost", "lost")]),

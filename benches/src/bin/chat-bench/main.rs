@@ -14,6 +14,7 @@
 //! chat-bench --addr 127.0.0.1:8080 storm --connections 10000 --missed 20
 //! ```
 
+mod churn;
 mod flood;
 mod line;
 mod net;

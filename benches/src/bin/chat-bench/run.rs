@@ -95,6 +95,21 @@ pub enum Mode {
         #[arg(long, default_value_t = 3.0)]
         settle: f64,
     },
+    /// Connections opening at RATE a second for SECONDS, each greeted, saying LINES lines and
+    /// closing; then MASS connections dropped at once: how much memory the server returns
+    /// within SETTLE seconds (with --pid).
+    Churn {
+        #[arg(long, default_value_t = 500.0)]
+        rate: f64,
+        #[arg(long, default_value_t = 10.0)]
+        seconds: f64,
+        #[arg(long, default_value_t = 3)]
+        lines: u32,
+        #[arg(long, default_value_t = 10_000)]
+        mass: usize,
+        #[arg(long, default_value_t = 5.0)]
+        settle: f64,
+    },
     /// One line a second to every connection, for SECONDS: how long until all have it.
     Fanout {
         #[arg(long, default_value_t = 10_000)]
@@ -185,6 +200,13 @@ pub async fn run(target: Target, mode: Mode) -> Result<serde_json::Value, String
             missed,
             patience,
         } => crate::storm::storm(&target, connections, missed, patience).await?,
+        Mode::Churn {
+            rate,
+            seconds,
+            lines,
+            mass,
+            settle,
+        } => crate::churn::churn(&target, rate, seconds, lines, mass, settle).await?,
         Mode::Fanout {
             connections,
             seconds,
