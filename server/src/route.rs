@@ -1,6 +1,7 @@
 //! One accepted TCP connection: read its request, answer a route or upgrade it to the chat.
 
 use crate::connection::Socket;
+use crate::handshakes::Place;
 use crate::http::{self, ReadError, Request};
 use crate::outbox::Outbox;
 use crate::runtime::Runtime;
@@ -31,13 +32,16 @@ pub(crate) struct Upgraded<S> {
 /// be run (see `connection::run`), everything else is answered and closed here.
 ///
 /// `deadline`: when the client must have sent its request head (over TLS, the TLS
-/// handshake's time counts too).
+/// handshake's time counts too). `place`: the connection's place in the HTTP phase, given
+/// up when it ends: just before a `101`, so that a client that reconnects on reading it
+/// finds its place free (or with the answer, for any other route).
 pub(crate) async fn serve<R: Runtime, S: AsyncRead + AsyncWrite + Unpin>(
     rt: R,
     server: Arc<Server>,
     mut stream: S,
     peer: IpAddr,
     deadline: Instant,
+    place: Place,
 ) -> Option<Upgraded<S>> {
     let mut buf = Vec::new();
     let (request, head_len) = read_request(&rt, &mut stream, &mut buf, deadline).await?;
@@ -53,7 +57,7 @@ pub(crate) async fn serve<R: Runtime, S: AsyncRead + AsyncWrite + Unpin>(
         "/chat" => {
             let leftover = buf.split_off(head_len);
             drop(buf);
-            return upgrade(&rt, server, stream, request, leftover, peer).await;
+            return upgrade(&rt, server, stream, request, leftover, peer, place).await;
         }
         "/metrics" if !server.metrics_on_chat_port => {
             http::respond_status(&mut stream, 404, "").await
@@ -199,6 +203,7 @@ async fn upgrade<R: Runtime, S: AsyncRead + AsyncWrite + Unpin>(
     request: Request,
     leftover: Vec<u8>,
     peer: IpAddr,
+    place: Place,
 ) -> Option<Upgraded<S>> {
     if request
         .header("Sec-WebSocket-Version")
@@ -285,7 +290,8 @@ async fn upgrade<R: Runtime, S: AsyncRead + AsyncWrite + Unpin>(
         derive_accept_key(key.trim().as_bytes())
     );
     // Nothing of the request is needed any more; free it before the connection's long life.
-    drop((request, query, key));
+    // The HTTP phase ends here: the place is free before the client can read the 101.
+    drop((request, query, key, place));
     if stream.write_all(response.as_bytes()).await.is_err() || stream.flush().await.is_err() {
         server.hub.leave(id, LeaveReason::Error);
         return None;

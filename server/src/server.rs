@@ -375,13 +375,13 @@ fn spawn_connection<R: Runtime>(
                 stream,
                 peer.ip(),
                 deadline,
+                place,
             ));
             let stopped = async {
                 server.stopping().await;
                 None
             };
             let upgraded = future::or(handshake, stopped).await;
-            drop(place);
             if let Some(upgraded) = upgraded {
                 connection::run(rt2, server, upgraded).await;
             }
@@ -431,13 +431,13 @@ async fn handle<R: Runtime, S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
         stream,
         peer.ip(),
         deadline,
+        place,
     ));
     let stopped = async {
         server.stopping().await;
         None
     };
     let upgraded = future::or(handshake, stopped).await;
-    drop(place);
     if let Some(upgraded) = upgraded {
         connection::run(rt, server, upgraded).await;
     }

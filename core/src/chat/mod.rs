@@ -1,5 +1,6 @@
 //! [`Chat`]: the whole chat as one state machine.
 
+mod apply;
 mod fanout;
 mod frame;
 mod memory;
