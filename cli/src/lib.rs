@@ -52,15 +52,16 @@ struct TokenArgs {
     rooms: Vec<String>,
     /// The secret to sign with (else the server's --auth-secret or CHAT_AUTH_SECRET).
     #[arg(long = "auth-secret", env = "CHAT_AUTH_SECRET", hide_env_values = true)]
-    secret: Option<String>,
+    secret: Option<chat_server::auth::SecretText>,
 }
 
 /// Mints a token; exit status 2 with one line saying why when it cannot.
 fn token(args: &TokenArgs, server: &chat_server::Args) -> ExitCode {
     use chat_server::auth::{parse_ttl, Mint, Secret};
     let minted = (|| {
-        let secret = (args.secret.as_deref())
-            .or(server.auth_secret.as_deref())
+        let secret = (args.secret.as_ref())
+            .or(server.auth_secret.as_ref())
+            .map(|s| s.as_str())
             .filter(|s| !s.is_empty())
             .ok_or("token needs --auth-secret or CHAT_AUTH_SECRET")?;
         let ttl = parse_ttl(&args.ttl)?;

@@ -27,6 +27,30 @@ impl std::fmt::Debug for Secret {
     }
 }
 
+/// The secret as given on the command line or in the environment: a string whose `Debug`
+/// never shows it, so that printing the flags cannot leak it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SecretText(pub String);
+
+impl std::fmt::Debug for SecretText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SecretText(…)")
+    }
+}
+
+impl std::str::FromStr for SecretText {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(SecretText(s.to_string()))
+    }
+}
+
+impl SecretText {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 /// Signed names as configured: `--auth-secret` and `--auth-required`.
 #[derive(Clone, Debug)]
 pub struct Auth {
@@ -189,6 +213,13 @@ mod tests {
                 "{refused}"
             );
         }
+    }
+
+    #[test]
+    fn the_secret_never_shows_in_debug() {
+        let text: SecretText = "hunter2".parse().unwrap();
+        assert!(!format!("{text:?}").contains("hunter2"));
+        assert!(!format!("{:?}", Secret::new("hunter2")).contains("hunter2"));
     }
 
     #[test]

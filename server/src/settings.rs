@@ -1,7 +1,7 @@
 //! Command-line flags and environment variables, turned into the core's `Config` and the
 //! server's own settings.
 
-use crate::auth::{Auth, Secret};
+use crate::auth::{Auth, Secret, SecretText};
 pub use crate::cluster::ClusterSettings;
 use crate::tls::Tls;
 use chat_core::Config;
@@ -99,7 +99,7 @@ pub struct Args {
     /// Turn on signed names: tokens are HS256 JWTs signed with this secret; clients
     /// without one are guests with automatic names.
     #[arg(long, env = "CHAT_AUTH_SECRET", hide_env_values = true)]
-    pub auth_secret: Option<String>,
+    pub auth_secret: Option<SecretText>,
     /// Refuse connections without a token (HTTP 401), with --auth-secret.
     #[arg(long, env = "CHAT_AUTH_REQUIRED")]
     pub auth_required: bool,
@@ -211,7 +211,11 @@ impl Args {
         if self.auth_required && self.auth_secret.is_none() {
             return Err("--auth-required needs --auth-secret".to_string());
         }
-        if self.auth_secret.as_deref().is_some_and(str::is_empty) {
+        if self
+            .auth_secret
+            .as_ref()
+            .is_some_and(|s| s.as_str().is_empty())
+        {
             return Err("--auth-secret must not be empty".to_string());
         }
         Ok(Settings {
@@ -236,8 +240,8 @@ impl Args {
                 None => None,
                 Some(url) => Some(self.cluster_settings(url)?),
             },
-            auth: self.auth_secret.as_deref().map(|secret| Auth {
-                secret: Secret::new(secret),
+            auth: self.auth_secret.as_ref().map(|secret| Auth {
+                secret: Secret::new(secret.as_str()),
                 required: self.auth_required,
             }),
             tls: match (&self.tls_cert, &self.tls_key) {
