@@ -450,6 +450,7 @@ struct Sim {
 
 #[test]
 fn random_interleavings_keep_every_rule_on_every_node() {
+    let (mut crashes, mut restarts) = (0, 0);
     for seed in 1..=60u64 {
         let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15));
         let mut c = Cluster::new(3);
@@ -509,9 +510,10 @@ fn random_interleavings_keep_every_rule_on_every_node() {
                 8..=10 => {
                     c.deliver_one(n);
                 }
-                _ if step == 300 && crashed.is_none() && seed % 3 == 0 => {
+                _ if step >= 300 && crashed.is_none() && seed % 3 == 0 => {
                     // Node n dies: its users are gone for it, the broker reaps them.
                     crashed = Some(n);
+                    crashes += 1;
                     c.nodes[n].dead = true;
                     for s in sims.iter_mut().filter(|s| s.node == n) {
                         s.gone = true;
@@ -521,6 +523,7 @@ fn random_interleavings_keep_every_rule_on_every_node() {
                 }
                 _ if step > 400 && !restarted && seed % 4 == 0 => {
                     restarted = true;
+                    restarts += 1;
                     c.restart_broker();
                 }
                 _ => {}
@@ -549,6 +552,8 @@ fn random_interleavings_keep_every_rule_on_every_node() {
         }
         check(seed, &mut c, &sims, crashed);
     }
+    // The faults really happen: a crash on every third seed, a restart on every fourth.
+    assert_eq!((crashes, restarts), (20, 15));
 }
 
 /// The invariants, once everything is settled.
