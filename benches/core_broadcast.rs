@@ -1,6 +1,8 @@
-//! Broadcast throughput of the core by room size: one 64-byte chat line in, one output per
-//! member drained and dropped. Throughput is in delivered lines, so criterion's time per
-//! element is the cost per recipient.
+//! Broadcast cost of the core by room size: one 64-byte chat line in, its one room output
+//! drained and dropped (the runtime's feed hands it to each reader; see the server's
+//! `hub` bench for that part). Throughput is in recipients, so criterion's time per
+//! element is the core's cost per recipient (it falls with the room's size: a line costs
+//! the core the same whatever the size).
 //!
 //! `floor/N` measures, in the same run, the least any design that hands each recipient its
 //! own reference-counted handle can cost: clone a `Bytes` into a queue and drop it again.
@@ -26,12 +28,12 @@ fn broadcast(c: &mut Criterion) {
         group.bench_with_input(BenchmarkId::from_parameter(members), &members, |b, _| {
             b.iter(|| {
                 chat.handle_text(sender, LINE, now);
-                let mut delivered = 0usize;
+                let mut outputs = 0usize;
                 while let Some(out) = chat.poll_output() {
                     black_box(&out);
-                    delivered += 1;
+                    outputs += 1;
                 }
-                assert_eq!(delivered, members);
+                assert_eq!(outputs, 1, "one output for the whole room");
             })
         });
     }

@@ -10,7 +10,10 @@
 //!
 //! - [`chat`]: [`Chat`], the state machine, with its inputs (`handle_*`) and outputs
 //!   (`poll_*`); inside it, `frame` (text frames and commands), `presence` (rooms entered
-//!   and left) and `fanout` (one rendering shared by all recipients);
+//!   and left) and `fanout` (a room's line rendered once and emitted once for all its
+//!   readers);
+//! - [`feeds`]: [`Feeds`], the runtime's half of the fan-out as a reference: which room each
+//!   connection reads, so that a room's line becomes what each of them receives;
 //! - [`config`]: [`Config`], the tunable rules;
 //! - [`input`]: what the runtime reports besides frames: [`Join`], [`LeaveReason`],
 //!   [`Violation`];
@@ -30,7 +33,8 @@
 //!
 //! # The drive loop
 //!
-//! Feed an input, then drain the outputs until `poll_output` returns `None`; sleep until
+//! Feed an input, then drain the outputs until `poll_output` returns `None` (with
+//! [`Feeds`] for what each connection receives); sleep until
 //! `poll_timeout` (or the next input) and feed `handle_timeout` when it is due.
 //!
 //! ```
@@ -44,14 +48,17 @@
 //! let alice = chat.handle_join(Join::default(), now(0)).unwrap();
 //! chat.handle_text(alice, "Hello, I was first!", now(1));
 //!
-//! let mut sent = Vec::new();
+//! // A line to a room is one output for all its readers.
+//! let mut room_lines = Vec::new();
 //! while let Some(output) = chat.poll_output() {
 //!     match output {
-//!         Output::Send { to, payload } => sent.push((to, payload.to_string())),
+//!         Output::Room { room, text, .. } => room_lines.push((room, text.to_string())),
+//!         Output::Send { .. } | Output::Enter { .. } => {} // the greeting; alice reads #main
 //!         Output::Ping { .. } | Output::Close { .. } => unreachable!("nobody is idle yet"),
 //!     }
 //! }
-//! assert_eq!(sent.last().unwrap(), &(alice, "[user0]: Hello, I was first!".to_string()));
+//! assert_eq!(&*room_lines[0].0, "main");
+//! assert_eq!(room_lines[0].1, "[user0]: Hello, I was first!");
 //!
 //! // Nothing arrives for 15 s after the last frame: the heartbeat asks for a ping.
 //! // (`poll_timeout` may name an earlier instant; waking then just finds nothing to do.)
@@ -72,6 +79,7 @@ pub mod auth;
 pub mod chat;
 mod command;
 pub mod config;
+pub mod feeds;
 mod forgery;
 mod heartbeat;
 pub mod input;
@@ -92,6 +100,7 @@ mod user;
 pub use auth::{Grant, Signed};
 pub use chat::Chat;
 pub use config::Config;
+pub use feeds::Feeds;
 pub use input::{Join, JoinError, LeaveReason, Violation};
 pub use line::Rendering;
 pub use order::{Event, Member, Present, Proposal, Question, Refusal, Snapshot, Why};

@@ -1,5 +1,6 @@
 //! What the core asks its runtime to do, and the ids and close reasons in it.
 
+use crate::line::Rendering;
 use crate::payload::Payload;
 use std::borrow::Cow;
 use std::fmt;
@@ -39,6 +40,32 @@ pub enum Output {
         /// The line, shared with every other recipient of it.
         payload: Payload,
     },
+    /// Send this line to every connection reading `room` (see [`Output::Enter`]) but
+    /// `except`: `text` to those that read text, `json` (when there is one) to those that
+    /// read JSON. One output whatever the room's size: the runtime keeps each room's lines
+    /// where every reader takes them in turn (the core's cost of a line does not grow with
+    /// its room).
+    Room {
+        /// The room, as named in the `Enter` outputs of its readers.
+        room: Arc<str>,
+        /// The line as text.
+        text: Payload,
+        /// The line as JSON, present when someone in the room reads JSON.
+        json: Option<Payload>,
+        /// The one reader that does not receive it (the sender of a notice about itself).
+        except: Option<ConnId>,
+    },
+    /// From now on `to` receives the [`Output::Room`] lines of `room` (`None`: of no room), in
+    /// `rendering`. Its own lines ([`Output::Send`]) and its room's come to it in the order
+    /// the core emitted them.
+    Enter {
+        /// The connection.
+        to: ConnId,
+        /// The room whose lines it reads now.
+        room: Option<Arc<str>>,
+        /// How it reads them.
+        rendering: Rendering,
+    },
     /// Send a WebSocket ping: the connection has been idle for the ping interval.
     Ping {
         /// The idle connection.
@@ -55,10 +82,14 @@ pub enum Output {
 }
 
 impl Output {
-    /// The connection this output is for.
-    pub fn to(&self) -> ConnId {
+    /// The connection this output is for; `None` for a room's line, which is for its readers.
+    pub fn to(&self) -> Option<ConnId> {
         match self {
-            Output::Send { to, .. } | Output::Ping { to } | Output::Close { to, .. } => *to,
+            Output::Send { to, .. }
+            | Output::Ping { to }
+            | Output::Close { to, .. }
+            | Output::Enter { to, .. } => Some(*to),
+            Output::Room { .. } => None,
         }
     }
 }

@@ -23,6 +23,9 @@ pub(crate) struct Room {
     roster: BTreeMap<Box<str>, Arc<str>>,
     /// How many members want JSON; when none do, nothing is rendered as JSON.
     json_members: usize,
+    /// How many members do not read the room's lines now (they wait for a replay): each
+    /// is sent them one by one. Usually 0, and then a line costs the same for any size.
+    pub unread: usize,
     /// The most recent chat lines and actions, oldest first.
     history: VecDeque<Spoken>,
     /// Every line of this room with an id above this one is in `history`: what memory can
@@ -90,6 +93,7 @@ impl Room {
             members: Vec::new(),
             roster: BTreeMap::new(),
             json_members: 0,
+            unread: 0,
             history: VecDeque::new(),
             known_from,
             bytes: 0,
@@ -116,19 +120,21 @@ impl Room {
         self.json_members > 0
     }
 
-    /// Adds a member on this node; returns its slot.
+    /// Adds a member on this node, not reading the room's lines yet; returns its slot.
     pub(crate) fn add_member(&mut self, member: Member) -> usize {
         self.members.push(member);
+        self.unread += 1;
         if member.rendering == Rendering::Json {
             self.json_members += 1;
         }
         self.members.len() - 1
     }
 
-    /// Removes the member at `slot`. Returns the member moved into `slot`, whose slot the
-    /// caller must update.
+    /// Removes the member at `slot`, which no longer reads the room's lines. Returns the
+    /// member moved into `slot`, whose slot the caller must update.
     pub(crate) fn remove_member(&mut self, slot: usize) -> Option<ConnId> {
         let gone = self.members.swap_remove(slot);
+        self.unread -= 1;
         if gone.rendering == Rendering::Json {
             self.json_members -= 1;
         }
@@ -155,6 +161,7 @@ impl Room {
         self.members.clear();
         self.roster.clear();
         self.json_members = 0;
+        self.unread = 0;
     }
 
     pub(crate) fn rename(&mut self, old_key: &str, new_key: Box<str>, name: Arc<str>) {

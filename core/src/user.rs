@@ -18,6 +18,9 @@ pub(crate) struct User {
     pub rendering: Rendering,
     /// Index of this user in its room's member list.
     pub slot: usize,
+    /// It reads its room's lines ([`Output::Room`](crate::Output::Room)) now: it is in the
+    /// room here and not held. A member that does not is sent the room's lines one by one.
+    pub reading: bool,
     pub bucket: TokenBucket,
     /// When the last `! slow down` went out: it is sent at most once a second.
     pub slowed_at: Option<Instant>,

@@ -58,3 +58,51 @@ fn rooms_lists_at_most_the_list_limit() {
     h.send(a, "/rooms");
     assert_eq!(h.lines(a), ["* rooms: #main (1), #r1 (1) and 2 more"]);
 }
+
+#[test]
+fn a_line_is_one_output_whatever_the_size_of_its_room() {
+    let mut h = Harness::with(Config {
+        rate: 0.0,
+        ..Config::default()
+    });
+    for size in [2usize, 1_000] {
+        let room = format!("r{size}");
+        let ids: Vec<_> = (0..size)
+            .map(|i| h.join_quiet(&format!("m{size}x{i}")))
+            .collect();
+        for &id in &ids {
+            h.send(id, &format!("/join {room}"));
+            h.read(id);
+        }
+        for &id in &ids {
+            h.read(id);
+        }
+        let now = Now::new(h.now, EPOCH_MS);
+        h.chat.handle_text(ids[0], "hi", now);
+        let mut outputs = Vec::new();
+        while let Some(out) = h.chat.poll_output() {
+            outputs.push(out);
+        }
+        match &outputs[..] {
+            [chat_core::Output::Room {
+                room: r,
+                text,
+                json: None,
+                except: None,
+            }] => {
+                assert_eq!(
+                    (&**r, text.as_str()),
+                    (&*room, &*format!("[m{size}x0]: hi"))
+                );
+            }
+            other => panic!("one room output, not {other:?}"),
+        }
+        // Handed to the readers, each member of the room gets it once.
+        let mut to = Vec::new();
+        for out in outputs {
+            h.feeds.expand(out, |o| to.extend(o.to()));
+        }
+        to.sort();
+        assert_eq!(to, ids);
+    }
+}

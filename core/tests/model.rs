@@ -4,7 +4,7 @@
 
 mod common;
 use chat_core::{
-    Chat, Config, ConnId, Join, LeaveReason, Now, Output, Rendering, Restored, StoreRequest,
+    Chat, Config, ConnId, Feeds, Join, LeaveReason, Now, Output, Rendering, Restored, StoreRequest,
     Violation,
 };
 use proptest::prelude::*;
@@ -232,6 +232,7 @@ fn run(ops: Vec<Op>, stored: bool) -> Result<(), TestCaseError> {
     } else {
         Chat::new(config)
     };
+    let mut feeds = Feeds::new();
     let start = common::origin();
     let mut now = start;
     let mut model = Model {
@@ -431,8 +432,12 @@ fn run(ops: Vec<Op>, stored: bool) -> Result<(), TestCaseError> {
         let mut closed = Vec::new();
         // Outputs, then the store's requests (answered at once), until neither has more.
         loop {
+            let mut outs = Vec::new();
             while let Some(out) = chat.poll_output() {
-                let to = out.to();
+                feeds.expand(out, |o| outs.push(o));
+            }
+            for out in outs {
+                let to = out.to().expect("expanded");
                 let known = model.users.contains_key(&to) || closed.contains(&to);
                 // A quit or left user may be in the middle of being closed this very step.
                 prop_assert!(
@@ -455,6 +460,7 @@ fn run(ops: Vec<Op>, stored: bool) -> Result<(), TestCaseError> {
                         closed.push(to);
                     }
                     Output::Ping { .. } => prop_assert!(may_close, "ping outside a clock step"),
+                    Output::Room { .. } | Output::Enter { .. } => unreachable!("expanded"),
                 }
             }
             let mut answered = false;
@@ -517,6 +523,7 @@ proptest! {
             "(/(nick|w|me|join|users|rooms|help|quit|x)? ?[a-zA-Z#_ -]{0,12}\n?){1,3}".prop_map(String::into_bytes),
         ]), 1..60)) {
         let mut chat = Chat::new(Config { burst: 5, ..Config::default() });
+        let mut feeds = Feeds::new();
         let start = common::origin();
         let mut ids: Vec<ConnId> = (0..3)
             .map(|_| chat.handle_join(Join::default(), Now::new(start, 0)).expect("room"))
@@ -530,11 +537,15 @@ proptest! {
                 Err(_) => chat.handle_violation(id, Violation::InvalidUtf8),
             }
             chat.handle_timeout(now.at);
+            let mut outs = Vec::new();
             while let Some(out) = chat.poll_output() {
+                feeds.expand(out, |o| outs.push(o));
+            }
+            for out in outs {
                 if let Output::Send { payload, .. } = &out {
                     prop_assert!(!payload.as_str().contains(['\n', '\r']));
                 }
-                prop_assert!(ids.contains(&out.to()));
+                prop_assert!(out.to().is_some_and(|to| ids.contains(&to)));
                 if let Output::Close { to, .. } = out {
                     // A closed connection is replaced by a new one, so all three slots stay in use.
                     let slot = ids.iter().position(|x| *x == to).expect("checked above");

@@ -7,8 +7,8 @@
 
 use arbitrary::{Result, Unstructured};
 use chat_core::{
-    Chat, Config, ConnId, Fetch, Grant, Join, Kept, LeaveReason, Now, Output, Rendering, Restored,
-    Signed, StoreRequest, Violation,
+    Chat, Config, ConnId, Feeds, Fetch, Grant, Join, Kept, LeaveReason, Now, Output, Rendering,
+    Restored, Signed, StoreRequest, Violation,
 };
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -111,6 +111,7 @@ fn drive(u: &mut Unstructured<'_>) -> Result<()> {
         }
         None => Chat::new(config),
     };
+    let mut feeds = Feeds::new();
     let start = Instant::now();
     let mut now = start;
     // Live connections and how they render; outputs may only go to these.
@@ -206,7 +207,7 @@ fn drive(u: &mut Unstructured<'_>) -> Result<()> {
             }
         }
         loop {
-            check_outputs(&mut chat, &mut live);
+            check_outputs(&mut chat, &mut feeds, &mut live);
             let Some(request) = chat.poll_store() else {
                 break;
             };
@@ -252,9 +253,15 @@ fn receive(chat: &mut Chat, id: ConnId, frame: &[u8], now: Now) {
 
 /// Drains the outputs, checking that each goes to a live connection and is one line (valid
 /// JSON for JSON users).
-fn check_outputs(chat: &mut Chat, live: &mut BTreeMap<ConnId, Rendering>) {
+fn check_outputs(chat: &mut Chat, feeds: &mut Feeds, live: &mut BTreeMap<ConnId, Rendering>) {
+    let mut outs = Vec::new();
     while let Some(out) = chat.poll_output() {
-        let to = out.to();
+        feeds.expand(out, |o| outs.push(o));
+    }
+    for out in outs {
+        let Some(to) = out.to() else {
+            panic!("a room's line left unexpanded");
+        };
         let Some(&rendering) = live.get(&to) else {
             panic!("output to a connection that is not live: {out:?}");
         };
@@ -274,6 +281,7 @@ fn check_outputs(chat: &mut Chat, live: &mut BTreeMap<ConnId, Rendering>) {
                 live.remove(&to);
             }
             Output::Ping { .. } => {}
+            Output::Room { .. } | Output::Enter { .. } => panic!("expanded: {out:?}"),
         }
     }
 }

@@ -1,21 +1,23 @@
 //! The hub: the one `Chat` of a server, shared by all connection tasks, and the fan-out of
-//! its outputs into the connections' outboxes.
+//! its outputs into the rooms' feeds and the connections' outboxes.
 //!
-//! Every input takes the hub's lock, feeds the core, drains every output into outboxes (and
+//! Every input takes the hub's lock, feeds the core, drains every output (a room's line into
+//! its [`Feed`], once whatever the room's size; a line for one connection into its outbox;
 //! every store request into the store's queue, without waiting) and releases the lock
-//! before waking any writer. Lines thus reach every outbox in the order the core emitted
-//! them, which is what gives a room one order for everyone; the store's answers come back
-//! as inputs like any other.
+//! before waking any writer. A room's lines are in its feed in the order the core emitted
+//! them, which gives a room one order for everyone, and a connection's own lines take their
+//! place among them; the store's answers come back as inputs like any other.
 
 use crate::cluster::{ClusterStats, Link};
+use crate::feed::Feed;
 use crate::outbox::{Outbox, Pushed};
 use chat_core::{
-    Chat, ConnId, FetchId, Fetched, Join, JoinError, LeaveReason, Now, Output, Stats, StoreRequest,
-    Violation,
+    Chat, ConnId, FetchId, Fetched, Join, JoinError, LeaveReason, Now, Output, Payload, Stats,
+    StoreRequest, Violation,
 };
 use chat_store::{Queue, StoreStats};
 use rustc_hash::FxHashMap;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::Waker;
 use std::time::Instant;
@@ -27,12 +29,18 @@ pub struct Hub {
     queue_limit: usize,
     /// Tells the timer task that the next deadline moved earlier.
     timer: async_channel::Sender<()>,
+    /// Inputs run and the time the lock was held for them: how much of the server cannot
+    /// run in parallel (`/metrics`: `chat_hub_inputs_total`, `chat_hub_lock_seconds_total`).
+    inputs: AtomicU64,
+    locked_ns: AtomicU64,
 }
 
 #[derive(Debug)]
 struct Inner {
     chat: Chat,
-    outboxes: FxHashMap<ConnId, Arc<Outbox>>,
+    outboxes: FxHashMap<ConnId, Reader>,
+    /// The feed of every room someone here reads; a feed nobody reads goes.
+    feeds: FxHashMap<Arc<str>, Arc<Feed>>,
     /// The deadline the timer task sleeps until.
     timer_at: Option<Instant>,
     /// Where the core's store requests go; `None` once the store is closing.
@@ -59,6 +67,10 @@ pub struct Snapshot {
     pub store: Option<Arc<StoreStats>>,
     /// The cluster link's counters.
     pub cluster: Option<Arc<ClusterStats>>,
+    /// Inputs the hub has run since start.
+    pub inputs: u64,
+    /// Nanoseconds its lock was held for them.
+    pub locked_ns: u64,
 }
 
 impl Hub {
@@ -70,12 +82,15 @@ impl Hub {
             inner: Mutex::new(Inner {
                 chat,
                 outboxes: FxHashMap::default(),
+                feeds: FxHashMap::default(),
                 timer_at: None,
                 store: None,
                 cluster: None,
             }),
             queue_limit,
             timer,
+            inputs: AtomicU64::new(0),
+            locked_ns: AtomicU64::new(0),
         };
         (Arc::new(hub), changed)
     }
@@ -87,16 +102,17 @@ impl Hub {
     }
 
     /// Runs one input against the core and delivers its outputs.
-    fn input<T>(&self, f: impl FnOnce(&mut Chat, &mut FxHashMap<ConnId, Arc<Outbox>>) -> T) -> T {
+    fn input<T>(&self, f: impl FnOnce(&mut Chat, &mut FxHashMap<ConnId, Reader>) -> T) -> T {
         self.input_inner(|inner| f(&mut inner.chat, &mut inner.outboxes))
     }
 
     /// [`input`](Self::input), for inputs that need more of the hub than the chat.
     fn input_inner<T>(&self, f: impl FnOnce(&mut Inner) -> T) -> T {
-        let mut wake = Vec::new();
+        let mut wake = Wake::default();
         let result;
         {
             let mut inner = self.lock();
+            let locked = Instant::now();
             let inner = &mut *inner;
             result = f(inner);
             self.drain(inner, &mut wake);
@@ -106,42 +122,82 @@ impl Hub {
                 // Full means the timer has a wake-up pending already.
                 let _ = self.timer.try_send(());
             }
+            let held = locked.elapsed().as_nanos() as u64;
+            self.locked_ns.fetch_add(held, Ordering::Relaxed);
+            self.inputs.fetch_add(1, Ordering::Relaxed);
         }
-        for waker in wake {
-            waker.wake();
-        }
+        wake.wake();
         result
     }
 
-    /// Moves every output of the core into outboxes; drops connections that overflow theirs.
-    /// Store requests go to the store's queue; one it refuses is answered here as failed.
-    fn drain(&self, inner: &mut Inner, wake: &mut Vec<Waker>) {
+    /// Moves every output of the core into feeds and outboxes; drops connections that
+    /// overflow theirs. Store requests go to the store's queue; one it refuses is answered
+    /// here as failed.
+    fn drain(&self, inner: &mut Inner, wake: &mut Wake) {
         loop {
             let mut slow = Vec::new();
             let refused = self.drain_store(inner) | Self::drain_proposals(inner);
             while let Some(output) = inner.chat.poll_output() {
                 match output {
+                    Output::Room {
+                        room,
+                        text,
+                        json,
+                        except,
+                    } => {
+                        let Some(feed) = inner.feeds.get(&room) else {
+                            continue; // nobody here reads it
+                        };
+                        let appended = feed.append(text, json, except);
+                        wake.batches.push(appended.wake);
+                        if appended.look_for_slow {
+                            // Rare (someone is too slow), and bounded (see `Appended`): each
+                            // reader looks at its own place when woken.
+                            let readers = inner.outboxes.values();
+                            let here = readers.filter(|r| r.reads(&room));
+                            wake.tasks.extend(here.map(|r| r.outbox.clone()));
+                        }
+                    }
                     Output::Send { to, payload } => {
-                        let Some(outbox) = inner.outboxes.get(&to) else {
+                        let Some(reader) = inner.outboxes.get(&to) else {
                             continue;
                         };
-                        match outbox.push(payload) {
-                            Pushed::Wake(w) => wake.extend(w),
+                        match reader.push(payload) {
+                            Pushed::Wake(w) => wake.one.extend(w),
                             Pushed::Overflow(w) => {
-                                wake.extend(w.into_iter().flatten());
+                                wake.one.extend(w.into_iter().flatten());
                                 slow.push(to);
                             }
                         }
                     }
+                    Output::Enter {
+                        to,
+                        room,
+                        rendering,
+                    } => {
+                        let Some(reader) = inner.outboxes.get_mut(&to) else {
+                            continue;
+                        };
+                        let at = reader.stop_reading(&mut inner.feeds);
+                        let cursor = room.map(|room| {
+                            let feed = (inner.feeds.entry(room.clone()))
+                                .or_insert_with(|| Feed::new(self.queue_limit));
+                            reader.room = Some((room, feed.clone()));
+                            feed.attach(to, rendering)
+                        });
+                        wake.one.extend(reader.outbox.read(at, cursor));
+                    }
                     Output::Ping { to } => {
-                        if let Some(outbox) = inner.outboxes.get(&to) {
-                            wake.extend(outbox.ping());
+                        if let Some(reader) = inner.outboxes.get(&to) {
+                            wake.one.extend(reader.outbox.ping());
                         }
                     }
                     Output::Close { to, reason } => {
-                        // The core has forgotten `to`; so does the hub.
-                        if let Some(outbox) = inner.outboxes.remove(&to) {
-                            wake.extend(outbox.close(reason).into_iter().flatten());
+                        // The core has forgotten `to`; so does the hub, after the lines of
+                        // its room before now.
+                        if let Some(reader) = forget(inner, to) {
+                            let wakers = reader.outbox.close(reason);
+                            wake.one.extend(wakers.into_iter().flatten());
                         }
                     }
                 }
@@ -151,7 +207,7 @@ impl Hub {
             }
             for id in slow {
                 tracing::debug!(%id, "dropping a client that reads too slowly");
-                inner.outboxes.remove(&id);
+                forget(inner, id);
                 inner.chat.handle_leave(id, LeaveReason::Slow);
             }
         }
@@ -263,7 +319,11 @@ impl Hub {
         let outbox = Arc::new(Outbox::new(self.queue_limit));
         self.input(|chat, outboxes| {
             let id = chat.handle_join(join, now)?;
-            outboxes.insert(id, outbox.clone());
+            let reader = Reader {
+                outbox: outbox.clone(),
+                room: None,
+            };
+            outboxes.insert(id, reader);
             Ok((id, outbox))
         })
     }
@@ -281,9 +341,9 @@ impl Hub {
     }
 
     pub(crate) fn leave(&self, id: ConnId, reason: LeaveReason) {
-        self.input(|chat, outboxes| {
-            outboxes.remove(&id);
-            chat.handle_leave(id, reason);
+        self.input_inner(|inner| {
+            forget(inner, id);
+            inner.chat.handle_leave(id, reason);
         });
     }
 
@@ -317,6 +377,74 @@ impl Hub {
             stats: inner.chat.stats().clone(),
             store: inner.store.as_ref().map(|q| q.stats().clone()),
             cluster: inner.cluster.as_ref().map(|l| l.stats.clone()),
+            inputs: self.inputs.load(Ordering::Relaxed),
+            locked_ns: self.locked_ns.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// What the hub holds of one connection: its outbox, and the room whose feed it reads.
+#[derive(Debug)]
+struct Reader {
+    outbox: Arc<Outbox>,
+    room: Option<(Arc<str>, Arc<Feed>)>,
+}
+
+impl Reader {
+    fn reads(&self, room: &str) -> bool {
+        self.room.as_ref().is_some_and(|(r, _)| **r == *room)
+    }
+
+    /// Queues a line for this connection alone, in its place among its room's.
+    fn push(&self, line: Payload) -> Pushed {
+        let at = self.room.as_ref().map_or(0, |(_, feed)| feed.end());
+        self.outbox.push(line, at)
+    }
+
+    /// Stops reading its room's feed (the feed goes if nobody else reads it); returns the
+    /// room's end, up to which it still reads.
+    fn stop_reading(&mut self, feeds: &mut FxHashMap<Arc<str>, Arc<Feed>>) -> u64 {
+        let Some((room, feed)) = self.room.take() else {
+            return 0;
+        };
+        let at = feed.detach();
+        if feed.readers() == 0 && feeds.get(&room).is_some_and(|f| Arc::ptr_eq(f, &feed)) {
+            feeds.remove(&room);
+        }
+        at
+    }
+}
+
+/// The hub forgets a connection: nothing more is addressed to it, and its room's feed no
+/// longer waits for it beyond now.
+fn forget(inner: &mut Inner, id: ConnId) -> Option<Reader> {
+    let mut reader = inner.outboxes.remove(&id)?;
+    if reader.room.is_some() {
+        let at = reader.stop_reading(&mut inner.feeds);
+        // Woken by the close (or gone) anyway.
+        drop(reader.outbox.read(at, None));
+    }
+    Some(reader)
+}
+
+/// Whom to wake once the hub's lock is released. A room's waiting readers come as one
+/// batch: collecting them costs the same whatever the room's size.
+#[derive(Default)]
+struct Wake {
+    one: Vec<Waker>,
+    batches: Vec<Vec<Waker>>,
+    /// Tasks to wake to look at their own place (see `Appended::look_for_slow`).
+    tasks: Vec<Arc<Outbox>>,
+}
+
+impl Wake {
+    fn wake(self) {
+        let batches = self.batches.into_iter().flatten();
+        for waker in self.one.into_iter().chain(batches) {
+            waker.wake();
+        }
+        for outbox in self.tasks {
+            outbox.wake_task();
         }
     }
 }
@@ -324,9 +452,11 @@ impl Hub {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::outbox::{Batch, End};
+    use crate::outbox::{Batch, End, Ending};
     use chat_core::Config;
     use std::collections::VecDeque;
+    use std::sync::atomic::AtomicUsize;
+    use std::task::Wake;
     use std::time::Duration;
 
     fn at(start: Instant, secs: u64) -> Now {
@@ -338,6 +468,25 @@ mod tests {
             name: Some(name),
             ..Join::default()
         }
+    }
+
+    /// A waker that counts how often it was woken.
+    #[derive(Default)]
+    struct Count(AtomicUsize);
+
+    impl Wake for Count {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    fn counter() -> (Arc<Count>, Waker) {
+        let count = Arc::new(Count::default());
+        (count.clone(), Waker::from(count))
+    }
+
+    fn woken(count: &Count) -> usize {
+        count.0.load(Ordering::SeqCst)
     }
 
     /// Everything queued in an outbox, and what came with it.
@@ -373,7 +522,7 @@ mod tests {
     }
 
     #[test]
-    fn a_reader_that_overflows_its_queue_is_dropped_and_the_room_hears_it_leave() {
+    fn a_reader_that_falls_its_limit_behind_its_room_is_dropped_and_the_room_hears_it_leave() {
         let config = Config {
             rate: 0.0,
             ..Config::default()
@@ -381,27 +530,69 @@ mod tests {
         let (hub, _timer) = Hub::new(Chat::new(config), 200);
         let start = Instant::now();
         let (a, a_out) = hub.join(named("a"), at(start, 0)).unwrap();
-        let (_, slow_out) = hub.join(named("slow"), at(start, 0)).unwrap();
+        let (slow, slow_out) = hub.join(named("slow"), at(start, 0)).unwrap();
         take_all(&a_out);
-        // The slow reader's greeting and welcome (65 bytes) are still queued; with three
-        // lines of 45 bytes that is 200, the limit; the fourth overflows it.
-        // The sender reads as it goes.
+        let (task, task_waker) = counter();
+        assert_eq!(slow_out.ending(&task_waker), Ending::No);
+        // The room's feed keeps 200 bytes for the reader furthest behind: four lines of 45;
+        // the fifth lets the first go while the slow reader (which reads nothing) still
+        // needs it. The sender reads as it goes.
         let line = "x".repeat(40);
+        let said = format!("[a]: {line}");
         let mut a_lines = Vec::new();
-        for _ in 0..5 {
+        for n in 0..5 {
             hub.text(a, &line, at(start, 1));
             a_lines.extend(take_all(&a_out).0);
+            assert_eq!(woken(&task), usize::from(n == 4), "woken to look, once");
         }
+        assert_eq!(slow_out.ending(&task_waker), Ending::Dropped);
         let (lines, batch) = take_all(&slow_out);
         assert!(lines.is_empty(), "{lines:?}");
         assert_eq!(batch.end, Some(End::Slow));
-        let said = format!("[a]: {line}");
-        assert_eq!(a_lines, [&*said, &said, &said, &said, "* slow left", &said]);
+        // Its driver tells the hub, and the room hears it leave.
+        hub.leave(slow, LeaveReason::Slow);
+        hub.text(a, "after", at(start, 1));
+        a_lines.extend(take_all(&a_out).0);
+        assert_eq!(
+            a_lines,
+            [
+                &*said,
+                &said,
+                &said,
+                &said,
+                &said,
+                "* slow left",
+                "[a]: after"
+            ]
+        );
         let snapshot = hub.snapshot();
         assert_eq!((snapshot.connections, snapshot.stats.dropped_slow), (1, 1));
-        // The hub forgot its outbox: nothing more reaches it.
-        hub.text(a, "after", at(start, 1));
         assert!(take_all(&slow_out).0.is_empty());
+        // Everyone left has read everything: the feed keeps nothing.
+        let inner = hub.lock();
+        let feed = inner.feeds.get("main").expect("a read's room has its feed");
+        assert_eq!((feed.readers(), feed.kept()), (1, 0));
+    }
+
+    #[test]
+    fn a_reader_whose_own_lines_overflow_its_limit_is_dropped_at_once() {
+        let (hub, _timer) = Hub::new(Chat::new(Config::default()), 100);
+        let start = Instant::now();
+        let (a, a_out) = hub.join(named("a"), at(start, 0)).unwrap();
+        let (_, slow_out) = hub.join(named("slow"), at(start, 0)).unwrap();
+        take_all(&a_out);
+        // Its greeting and welcome are queued (65 bytes); a whisper of 50 is too many.
+        hub.text(
+            a,
+            &format!("/whisper slow {}", "x".repeat(30)),
+            at(start, 1),
+        );
+        let (lines, _) = take_all(&a_out);
+        assert_eq!(lines.last().map(String::as_str), Some("* slow left"));
+        assert_eq!(slow_out.ending(Waker::noop()), Ending::Dropped);
+        assert_eq!(take_all(&slow_out).1.end, Some(End::Slow));
+        let snapshot = hub.snapshot();
+        assert_eq!((snapshot.connections, snapshot.stats.dropped_slow), (1, 1));
     }
 
     #[test]

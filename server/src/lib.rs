@@ -15,10 +15,13 @@
 //! - `connection`: the driver task of one WebSocket: frames in, bursts out;
 //! - `cluster`: the hub's link to a cluster (`--cluster`): proposals to `chat-cluster`'s
 //!   node, what it orders back into the core, history read from Redis;
-//! - `hub`: the shared `Chat`, the fan-out of its outputs into outboxes, and its store
-//!   requests into the store's queue (`chat-store`, whose answers come back through it);
-//! - `outbox`: one connection's bounded outbound queue, on the primitives of `sync` (std's,
-//!   or loom's models of them, which check the outbox's every interleaving);
+//! - `hub`: the shared `Chat`, the fan-out of its outputs into feeds and outboxes, and its
+//!   store requests into the store's queue (`chat-store`, whose answers come back through it);
+//! - `feed`: one room's lines, appended once under the hub's lock and read by each of its
+//!   readers through its own cursor;
+//! - `outbox`: one connection's bounded outbound queue (its cursor in its room's feed, its
+//!   own lines in their places), on the primitives of `sync` (std's, or loom's models of
+//!   them, which check the outbox's every interleaving);
 //! - `metrics`: `/metrics` in the Prometheus text format;
 //! - [`proxy`]: the client's address behind a trusted reverse proxy;
 //! - [`settings`]: flags and environment variables;
@@ -29,6 +32,7 @@
 pub mod auth;
 mod cluster;
 mod connection;
+mod feed;
 mod handshakes;
 mod http;
 mod hub;

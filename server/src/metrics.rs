@@ -58,6 +58,19 @@ pub(crate) fn render(s: &Snapshot) -> String {
         "Connections that joined.",
         s.stats.joined,
     );
+    metric(
+        "chat_hub_inputs_total",
+        "counter",
+        "Inputs run against the chat (frames, joins, leaves, timeouts, answers).",
+        s.inputs,
+    );
+    let _ = write!(
+        out,
+        "# HELP chat_hub_lock_seconds_total Time the chat's one lock was held: the part of \
+         the work that does not run in parallel.\n\
+         # TYPE chat_hub_lock_seconds_total counter\nchat_hub_lock_seconds_total {:.6}\n",
+        s.locked_ns as f64 / 1e9
+    );
     let _ = writeln!(
         out,
         "# HELP chat_dropped_connections_total Connections dropped by the server, by reason."
@@ -141,9 +154,13 @@ mod tests {
             },
             store: Some(Default::default()),
             cluster: Some(Default::default()),
+            inputs: 12,
+            locked_ns: 1_500_000,
         };
         let text = render(&s);
         for line in [
+            "chat_hub_inputs_total 12",
+            "chat_hub_lock_seconds_total 0.001500",
             "chat_connections 3",
             "chat_rooms 2",
             "chat_sockets 4",

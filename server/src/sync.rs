@@ -1,14 +1,20 @@
-//! The synchronisation primitives the outbox is built on: std's and futures', or loom's
+//! The synchronisation primitives the outbox and the feeds are built on: std's and futures', or loom's
 //! models of them when built with `--cfg chat_loom`, so that loom can check every interleaving
 //! of the hub and a driver (`RUSTFLAGS="--cfg chat_loom" cargo test -p chat-server --lib loom`).
 
 #[cfg(not(chat_loom))]
 pub(crate) use futures_util::task::AtomicWaker;
 #[cfg(not(chat_loom))]
-pub(crate) use std::sync::{atomic::AtomicU8, Mutex, MutexGuard};
+pub(crate) use std::sync::{
+    atomic::{AtomicU32, AtomicU64, AtomicU8},
+    Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard,
+};
 
 #[cfg(chat_loom)]
-pub(crate) use loom::sync::{atomic::AtomicU8, Mutex, MutexGuard};
+pub(crate) use loom::sync::{
+    atomic::{AtomicU32, AtomicU64, AtomicU8},
+    Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard,
+};
 
 /// loom's `AtomicWaker` under the names of futures' one.
 #[cfg(chat_loom)]

@@ -1,5 +1,6 @@
-//! Fan-out: a line is rendered once per rendering and its payload shared, by reference
-//! count, among all of its recipients.
+//! Fan-out: a line is rendered once per rendering and handed to the runtime once for its
+//! whole room ([`Output::Room`]); the runtime keeps it where each reader takes it. Lines for
+//! one user go out addressed to it ([`Output::Send`]), in their place among the room's.
 
 use super::Chat;
 use crate::line::{Line, Rendering};
@@ -35,31 +36,73 @@ impl Chat {
         self.outputs.push_back(Output::Send { to, payload });
     }
 
+    /// `id` reads its room's lines from now on, if it is in a room here and not held.
+    pub(super) fn attach(&mut self, id: ConnId) {
+        let Some(user) = self.users.get_mut(&id) else {
+            return;
+        };
+        if user.reading || user.held.is_some() || user.pending.is_some() {
+            return;
+        }
+        let Some(room) = self.rooms.get_mut(&user.room) else {
+            return;
+        };
+        user.reading = true;
+        room.unread -= 1;
+        self.outputs.push_back(Output::Enter {
+            to: id,
+            room: Some(user.room.clone()),
+            rendering: user.rendering,
+        });
+    }
+
+    /// `id` reads no room's lines from now on: it is leaving its room, or its room's lines
+    /// are to queue behind its replay (they are then addressed to it one by one).
+    pub(super) fn detach(&mut self, id: ConnId) {
+        let Some(user) = self.users.get_mut(&id) else {
+            return;
+        };
+        if !user.reading {
+            return;
+        }
+        user.reading = false;
+        if let Some(room) = self.rooms.get_mut(&user.room) {
+            room.unread += 1;
+        }
+        self.outputs.push_back(Output::Enter {
+            to: id,
+            room: None,
+            rendering: user.rendering,
+        });
+    }
+
     /// Queues `line` for every member of `room` but `except`, rendered once per rendering.
     /// Returns whether the line went out (the room is in memory and the line has a text form).
     ///
-    /// This is the hot path: per recipient it costs one reference-count increment and one
-    /// queue slot, nothing else.
+    /// This is the hot path: one output whatever the room's size. Only members that do not
+    /// read the room's lines (held for a replay, rare and brief) cost one each.
     pub(super) fn broadcast(
         &mut self,
         room: &str,
         line: &Line<'_>,
         except: Option<ConnId>,
     ) -> bool {
-        let Some(room) = self.rooms.get(room) else {
+        let Some((name, r)) = self.rooms.get_key_value(room) else {
             return false;
         };
         let Some(text) = line.render(Rendering::Text) else {
             return false;
         };
-        if self.held > 0 {
-            // Someone waits for a replay: each line goes through `send`, which holds it.
-            let json = room
-                .has_json_members()
-                .then(|| line.render(Rendering::Json))
-                .flatten();
-            let sends: Vec<(ConnId, Payload)> = (room.members().iter())
+        let json = (r.has_json_members())
+            .then(|| line.render(Rendering::Json))
+            .flatten();
+        let name = name.clone();
+        let members = r.members().len();
+        let unread = r.unread;
+        if unread > 0 {
+            let sends: Vec<(ConnId, Payload)> = (r.members().iter())
                 .filter(|m| Some(m.id) != except)
+                .filter(|m| self.users.get(&m.id).is_some_and(|u| !u.reading))
                 .filter_map(|m| match m.rendering {
                     Rendering::Text => Some((m.id, text.clone())),
                     Rendering::Json => json.clone().map(|j| (m.id, j)),
@@ -68,38 +111,22 @@ impl Chat {
             for (to, payload) in sends {
                 self.send(to, payload);
             }
-            return true;
         }
-        let members = room.members();
-        let before = self.outputs.len();
-        self.outputs.reserve(members.len());
-        match (room.has_json_members(), except) {
-            // Chat lines to an all-text room: the common case, without per-member branches.
-            (false, None) => self.outputs.extend(members.iter().map(|m| Output::Send {
-                to: m.id,
-                payload: text.clone(),
-            })),
-            (has_json, _) => {
-                let json = if has_json {
-                    line.render(Rendering::Json)
-                } else {
-                    None
-                };
-                for member in members.iter().filter(|m| Some(m.id) != except) {
-                    let payload = match member.rendering {
-                        Rendering::Text => Some(&text),
-                        Rendering::Json => json.as_ref(),
-                    };
-                    if let Some(payload) = payload {
-                        self.outputs.push_back(Output::Send {
-                            to: member.id,
-                            payload: payload.clone(),
-                        });
-                    }
-                }
-            }
+        let except_reads = except
+            .and_then(|id| self.users.get(&id))
+            .is_some_and(|u| u.reading && *u.room == *name);
+        let readers = members - unread - usize::from(except_reads);
+        if readers > 0 {
+            // Counted as the frames it becomes; JSON readers of a line without a JSON
+            // form are counted too (there are none: every line with text has JSON).
+            self.stats.frames_out += readers as u64;
+            self.outputs.push_back(Output::Room {
+                room: name,
+                text,
+                json,
+                except,
+            });
         }
-        self.stats.frames_out += (self.outputs.len() - before) as u64;
         true
     }
 }

@@ -288,6 +288,7 @@ impl Chat {
             room: room.clone(),
             rendering,
             slot: 0,
+            reading: false,
             bucket,
             slowed_at: None,
             last_seen: now.at,

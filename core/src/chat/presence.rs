@@ -34,6 +34,7 @@ impl Chat {
             rendering: user.rendering,
         });
         user.room = room.clone();
+        self.attach(id);
     }
 
     /// Takes a user of this node out of its room's members here: it receives nothing more
@@ -46,6 +47,10 @@ impl Chat {
         if user.pending.is_some() {
             return; // never entered
         }
+        self.detach(id);
+        let Some(user) = self.users.get(&id) else {
+            return;
+        };
         let slot = user.slot;
         let Some(r) = self.rooms.get_mut(&user.room) else {
             return;

@@ -240,6 +240,8 @@ impl Chat {
                 .get_or_insert_with(Default::default)
                 .push_back(Held::Awaiting(fetch));
         }
+        // Its room's lines now queue behind the replay, one by one.
+        self.detach(id);
     }
 
     /// Holds `payload` if `to` waits for a replay; gives it back if not. A user holding
@@ -283,7 +285,8 @@ impl Chat {
                 ready.push(payload);
             }
         }
-        if held.is_empty() {
+        let done = held.is_empty();
+        if done {
             if let Some(user) = self.users.get_mut(&conn) {
                 user.held = None;
             }
@@ -291,6 +294,9 @@ impl Chat {
         }
         for payload in ready {
             self.emit(conn, payload);
+        }
+        if done {
+            self.attach(conn);
         }
     }
 

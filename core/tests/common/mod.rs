@@ -6,8 +6,8 @@
 
 pub use chat_core::Now;
 use chat_core::{
-    Chat, Config, ConnId, Fetch, Fetched, Join, Kept, LeaveReason, Output, Rendering, Restored,
-    StoreRequest,
+    Chat, Config, ConnId, Feeds, Fetch, Fetched, Join, Kept, LeaveReason, Output, Rendering,
+    Restored, StoreRequest,
 };
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -27,6 +27,8 @@ pub struct Harness {
     pub start: Instant,
     pub now: Instant,
     inbox: BTreeMap<ConnId, Vec<Got>>,
+    /// Which room each connection reads: the runtime's half of the fan-out.
+    pub feeds: Feeds,
     /// The store, for a chat made `with_store`.
     pub store: Option<ModelStore>,
 }
@@ -90,6 +92,7 @@ impl Harness {
             start,
             now: start,
             inbox: BTreeMap::new(),
+            feeds: Feeds::new(),
             store: None,
         }
     }
@@ -111,6 +114,7 @@ impl Harness {
         let restored = store.restore();
         self.chat = Chat::with_store(self.chat.config().clone(), restored);
         self.inbox.clear();
+        self.feeds = Feeds::new();
     }
 
     /// A clean stop: shutdown, everything drained.
@@ -232,19 +236,23 @@ impl Harness {
 
     fn drain_outputs(&mut self) {
         while let Some(out) = self.chat.poll_output() {
-            let got = match &out {
-                Output::Send { payload, .. } => {
-                    let s = payload.as_str();
-                    assert!(
-                        !s.contains(['\n', '\r']),
-                        "a server frame is one line: {s:?}"
-                    );
-                    Got::Line(s.to_string())
-                }
-                Output::Ping { .. } => Got::Ping,
-                Output::Close { reason, .. } => Got::Close(reason.code()),
-            };
-            self.inbox.entry(out.to()).or_default().push(got);
+            let inbox = &mut self.inbox;
+            self.feeds.expand(out, |out| {
+                let (to, got) = match &out {
+                    Output::Send { to, payload } => {
+                        let s = payload.as_str();
+                        assert!(
+                            !s.contains(['\n', '\r']),
+                            "a server frame is one line: {s:?}"
+                        );
+                        (to, Got::Line(s.to_string()))
+                    }
+                    Output::Ping { to } => (to, Got::Ping),
+                    Output::Close { to, reason } => (to, Got::Close(reason.code())),
+                    Output::Room { .. } | Output::Enter { .. } => unreachable!("expanded"),
+                };
+                inbox.entry(*to).or_default().push(got);
+            });
         }
     }
 

@@ -65,7 +65,7 @@ enum Outcome {
     Closed,
     /// The client closed, vanished or failed; the hub must be told.
     Gone(LeaveReason),
-    /// The hub has already been told (a close from the client, a slow reader).
+    /// The hub has already been told (a close from the client).
     Forgotten,
 }
 
@@ -177,7 +177,9 @@ impl<'a, R: Runtime, S: AsyncRead + AsyncWrite + Unpin> Driver<'a, R, S> {
         if !self.closing {
             match self.outbox.ending(cx.waker()) {
                 Ending::No => {}
-                Ending::Dropped => return Poll::Ready(Outcome::Forgotten),
+                // Too slow: the hub may know already (its own line overflowed) or not (it
+                // fell behind its room); telling it twice is harmless.
+                Ending::Dropped => return Poll::Ready(Outcome::Gone(LeaveReason::Slow)),
                 Ending::Closing => {
                     self.closing = true;
                     return Poll::Ready(Outcome::Closing);
@@ -278,7 +280,7 @@ impl<'a, R: Runtime, S: AsyncRead + AsyncWrite + Unpin> Driver<'a, R, S> {
                 }
             }
             if self.end == Some(End::Slow) {
-                return Poll::Ready(Err(Outcome::Forgotten));
+                return Poll::Ready(Err(Outcome::Gone(LeaveReason::Slow)));
             }
             if self.ping {
                 ready!(self.poll_sink_ready(cx))?;

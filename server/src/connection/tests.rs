@@ -99,7 +99,9 @@ impl AsyncWrite for Wire {
         if let Some(reader) = reader {
             reader.wake();
         }
-        let _ = self.outbox.push(Payload::from("[other]: more".to_string()));
+        let _ = self
+            .outbox
+            .push(Payload::from("[other]: more".to_string()), 0);
         Poll::Ready(Ok(buf.len()))
     }
     fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
