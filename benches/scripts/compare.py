@@ -48,13 +48,14 @@ def certificate():
     return _CERT
 
 
-def ours(binary, store=False, tls=False):
+def ours(binary, store=False, tls=False, release=RELEASE):
     """Our server; with `store`, the default store in a fresh temporary directory, else
-    `--db :memory:`; with `tls`, HTTPS/WSS only on a self-signed certificate."""
+    `--db :memory:`; with `tls`, HTTPS/WSS only on a self-signed certificate; `release`:
+    where its binary is (another checkout's, for `--baseline`)."""
     def argv(port):
         db = os.path.join(tempfile.mkdtemp(prefix="chat-bench-"), "chat.db") if store else ":memory:"
         extra = ["--tls-cert", certificate()[0], "--tls-key", certificate()[1]] if tls else []
-        return [os.path.join(RELEASE, binary), "--host", "127.0.0.1", "--port", str(port),
+        return [os.path.join(release, binary), "--host", "127.0.0.1", "--port", str(port),
                 "--rate", "0", "--max-connections", "100000", "--ping-interval", "0",
                 "--max-connections-per-ip", "0", "--connect-rate", "0", "--db", db] + extra
     return argv
@@ -97,6 +98,11 @@ SCENARIOS = {
                    ("tool.cpu_ns_per_delivery", "tool ns/deliv"), ("lost", "lost"), ("reordered", "reord"),
                    ("latency.p99_ms", "p99 ms")]),
     "latency": (["latency", "--connections", "1000", "--senders", "10", "--rate", "20",
+                 "--seconds", "10", "--size", "64"],
+                [("latency.p50_ms", "p50 ms"), ("latency.p99_ms", "p99 ms"), ("latency.max_ms", "max ms"),
+                 ("lost", "lost")]),
+    # The low rate of issue 13: 10 senders x 5 lines/s into 1,000 clients, 50,000 deliveries/s.
+    "lowrate": (["latency", "--connections", "1000", "--senders", "10", "--rate", "5",
                  "--seconds", "10", "--size", "64"],
                 [("latency.p50_ms", "p50 ms"), ("latency.p99_ms", "p99 ms"), ("latency.max_ms", "max ms"),
                  ("lost", "lost")]),
@@ -243,7 +249,13 @@ def main():
     parser.add_argument("--scenarios", default=",".join(SCENARIOS))
     parser.add_argument("--json", help="also write every run's raw result to this file")
     parser.add_argument("--no-build", action="store_true", help="use the binaries as they are")
+    parser.add_argument("--baseline", metavar="CHECKOUT",
+                        help="another checkout, built with `cargo build --release`: its servers run "
+                             "as base-chat-tokio, base-chat-async-std, base-chat-smol (before/after)")
     args = parser.parse_args()
+    if args.baseline:
+        for binary in ("chat-tokio", "chat-async-std", "chat-smol"):
+            SERVERS["base-" + binary] = ours(binary, release=os.path.join(args.baseline, "target", "release"))
     servers = [s for s in args.servers.split(",") if s]
     scenarios = [s for s in args.scenarios.split(",") if s]
     if not args.no_build:
@@ -251,24 +263,29 @@ def main():
     raw = []
     for scenario in scenarios:
         _, columns = SCENARIOS[scenario]
+        # Runs take turns (a, b, c, a, b, c, ...): a slow spell of this noisy machine then
+        # falls on every server rather than on one.
+        results = {server: [] for server in servers}
+        errors = {server: [] for server in servers}
+        for _ in range(args.runs):
+            for server in servers:
+                try:
+                    results[server].append(run_once(server, scenario))
+                except Exception as e:  # a failed run is reported, not hidden
+                    errors[server].append(str(e))
+                # Let TIME_WAIT sockets and the kernel settle between runs.
+                time.sleep(2)
         print(f"\n## {scenario}: chat-bench {' '.join(SCENARIOS[scenario][0])}  (median of {args.runs})")
         print("| server | " + " | ".join(c[1] for c in columns) + " | runs |")
         print("|---" * (len(columns) + 2) + "|")
         for server in servers:
-            results, errors = [], []
-            for _ in range(args.runs):
-                try:
-                    results.append(run_once(server, scenario))
-                except Exception as e:  # a failed run is reported, not hidden
-                    errors.append(str(e))
-                # Let TIME_WAIT sockets and the kernel settle between runs.
-                time.sleep(2)
-            raw.append({"server": server, "scenario": scenario, "results": results, "errors": errors})
+            results_, errors_ = results[server], errors[server]
+            raw.append({"server": server, "scenario": scenario, "results": results_, "errors": errors_})
             cells = []
             for path, _ in columns:
-                values = [get(r, path) for r in results if get(r, path) is not None]
+                values = [get(r, path) for r in results_ if get(r, path) is not None]
                 cells.append(f"{statistics.median(values):,.1f}" if values else "n/a")
-            note = f"{len(results)}/{args.runs}" + (f" ({errors[-1][:60]})" if errors else "")
+            note = f"{len(results_)}/{args.runs}" + (f" ({errors_[-1][:60]})" if errors_ else "")
             print(f"| {server} | " + " | ".join(cells) + f" | {note} |", flush=True)
     if args.json:
         with open(args.json, "w") as f:

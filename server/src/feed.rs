@@ -18,6 +18,8 @@ use std::task::Waker;
 /// One room's lines, from the oldest some reader still needs.
 #[derive(Debug)]
 pub(crate) struct Feed {
+    /// The room's name.
+    pub room: Arc<str>,
     ring: RwLock<Ring>,
     /// Readers that have read everything, to wake at the next line.
     waiting: Mutex<Vec<Waker>>,
@@ -62,8 +64,8 @@ pub(crate) struct Cursor {
     /// The reader (a line's `except` may name it).
     pub me: ConnId,
     /// The feed's end when this reader last asked to be woken (its waker is in the list
-    /// until the next line takes it).
-    waiting_at: Option<u64>,
+    /// until the next line takes it); `u64::MAX` before it ever asked.
+    waiting_at: u64,
 }
 
 /// How far a read got.
@@ -89,8 +91,9 @@ pub(crate) struct Appended {
 }
 
 impl Feed {
-    pub(crate) fn new(limit: usize) -> Arc<Feed> {
+    pub(crate) fn new(room: Arc<str>, limit: usize) -> Arc<Feed> {
         Arc::new(Feed {
+            room,
             ring: RwLock::new(Ring {
                 start: 0,
                 lines: VecDeque::new(),
@@ -125,16 +128,16 @@ impl Feed {
     }
 
     /// A reader joins: it reads from the next line on.
-    pub(crate) fn attach(self: &Arc<Self>, me: ConnId, rendering: Rendering) -> Cursor {
+    pub(crate) fn attach(self: &Arc<Self>, me: ConnId, rendering: Rendering) -> Box<Cursor> {
         let mut ring = self.write();
         ring.readers += 1;
-        Cursor {
+        Box::new(Cursor {
             feed: self.clone(),
             next: ring.start + ring.lines.len() as u64,
             rendering,
             me,
-            waiting_at: None,
-        }
+            waiting_at: u64::MAX,
+        })
     }
 
     /// A reader leaves; returns where it stops (it still reads the lines before).
@@ -206,6 +209,12 @@ impl Feed {
         taken: &mut usize,
         max_bytes: usize,
     ) -> Read {
+        // Nothing new (the common case once a reader has caught up): no lock at all. A line
+        // appended meanwhile is seen by `wait`, which looks again under the lock.
+        // (Nor can it have lost any: it is at its `upto` or at the end, past the start.)
+        if cursor.next >= upto.min(cursor.feed.end()) {
+            return Read::Done;
+        }
         let feed = cursor.feed.clone();
         let ring = feed.read_ring();
         if cursor.next < ring.start && cursor.next < upto {
@@ -252,16 +261,21 @@ impl Feed {
     /// false: read again). Registers once per line, however often the reader asks.
     pub(crate) fn wait(cursor: &mut Cursor, waker: &Waker) -> bool {
         let feed = &cursor.feed;
+        if cursor.waiting_at == feed.end() {
+            // Registered at this very end, and no line since (a line takes the wakers
+            // before it publishes its end): still in the list.
+            return cursor.next >= feed.end();
+        }
         let ring = feed.read_ring();
         let end = ring.start + ring.lines.len() as u64;
         if cursor.next < end {
             return false;
         }
-        if cursor.waiting_at != Some(end) {
+        if cursor.waiting_at != end {
             // Under the read lock: an append (which needs the write lock) comes after this
             // and takes the waker with the others.
             (feed.waiting.lock().unwrap_or_else(|e| e.into_inner())).push(waker.clone());
-            cursor.waiting_at = Some(end);
+            cursor.waiting_at = end;
         }
         true
     }

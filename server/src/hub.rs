@@ -181,8 +181,8 @@ impl Hub {
                         let at = reader.stop_reading(&mut inner.feeds);
                         let cursor = room.map(|room| {
                             let feed = (inner.feeds.entry(room.clone()))
-                                .or_insert_with(|| Feed::new(self.queue_limit));
-                            reader.room = Some((room, feed.clone()));
+                                .or_insert_with(|| Feed::new(room, self.queue_limit));
+                            reader.feed = Some(feed.clone());
                             feed.attach(to, rendering)
                         });
                         wake.one.extend(reader.outbox.read(at, cursor));
@@ -321,7 +321,7 @@ impl Hub {
             let id = chat.handle_join(join, now)?;
             let reader = Reader {
                 outbox: outbox.clone(),
-                room: None,
+                feed: None,
             };
             outboxes.insert(id, reader);
             Ok((id, outbox))
@@ -387,29 +387,29 @@ impl Hub {
 #[derive(Debug)]
 struct Reader {
     outbox: Arc<Outbox>,
-    room: Option<(Arc<str>, Arc<Feed>)>,
+    feed: Option<Arc<Feed>>,
 }
 
 impl Reader {
     fn reads(&self, room: &str) -> bool {
-        self.room.as_ref().is_some_and(|(r, _)| **r == *room)
+        self.feed.as_ref().is_some_and(|f| *f.room == *room)
     }
 
     /// Queues a line for this connection alone, in its place among its room's.
     fn push(&self, line: Payload) -> Pushed {
-        let at = self.room.as_ref().map_or(0, |(_, feed)| feed.end());
+        let at = self.feed.as_ref().map_or(0, |feed| feed.end());
         self.outbox.push(line, at)
     }
 
     /// Stops reading its room's feed (the feed goes if nobody else reads it); returns the
     /// room's end, up to which it still reads.
     fn stop_reading(&mut self, feeds: &mut FxHashMap<Arc<str>, Arc<Feed>>) -> u64 {
-        let Some((room, feed)) = self.room.take() else {
+        let Some(feed) = self.feed.take() else {
             return 0;
         };
         let at = feed.detach();
-        if feed.readers() == 0 && feeds.get(&room).is_some_and(|f| Arc::ptr_eq(f, &feed)) {
-            feeds.remove(&room);
+        if feed.readers() == 0 && feeds.get(&feed.room).is_some_and(|f| Arc::ptr_eq(f, &feed)) {
+            feeds.remove(&feed.room);
         }
         at
     }
@@ -419,7 +419,7 @@ impl Reader {
 /// longer waits for it beyond now.
 fn forget(inner: &mut Inner, id: ConnId) -> Option<Reader> {
     let mut reader = inner.outboxes.remove(&id)?;
-    if reader.room.is_some() {
+    if reader.feed.is_some() {
         let at = reader.stop_reading(&mut inner.feeds);
         // Woken by the close (or gone) anyway.
         drop(reader.outbox.read(at, None));

@@ -30,6 +30,8 @@
 //! The program around it (the `connect` subcommand, logging, exit codes) is `chat-cli`.
 
 pub mod auth;
+#[doc(hidden)]
+pub mod bench;
 mod cluster;
 mod connection;
 mod feed;

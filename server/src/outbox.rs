@@ -40,7 +40,7 @@ pub(crate) enum Ending {
 #[derive(Debug, Default)]
 struct State {
     /// The room it reads now, and where it is in it.
-    reading: Option<Cursor>,
+    reading: Option<Box<Cursor>>,
     /// Its own lines and changes of room, each with its place in the room it read when it
     /// was queued: it goes out once the room's lines before that place have.
     queued: VecDeque<Queued>,
@@ -54,7 +54,7 @@ struct State {
     waker: Option<Waker>,
     /// Once it has ended: where it was in the room the hub still counts it a reader of. The
     /// hub's last `read` (when it forgets the connection) says up to where that was.
-    abandoned: Option<Cursor>,
+    abandoned: Option<Box<Cursor>>,
 }
 
 #[derive(Debug)]
@@ -66,8 +66,9 @@ struct Queued {
 #[derive(Debug)]
 enum Item {
     Line(Payload),
-    /// From here on it reads this room (none: no room).
-    Read(Option<Cursor>),
+    /// From here on it reads this room (none: no room). Boxed: a change of room is rare,
+    /// and an item stays the size of a line.
+    Read(Option<Box<Cursor>>),
 }
 
 /// How the connection must end.
@@ -171,7 +172,7 @@ impl Outbox {
 
     /// From the room's line `at` on (the end of the room it reads now), the connection reads
     /// `cursor`'s room instead (none: no room's lines).
-    pub(crate) fn read(&self, at: u64, cursor: Option<Cursor>) -> Option<Waker> {
+    pub(crate) fn read(&self, at: u64, cursor: Option<Box<Cursor>>) -> Option<Waker> {
         let mut s = self.state();
         if s.end.is_some() {
             if let Some(left) = s.abandoned.take() {
@@ -259,6 +260,11 @@ impl Outbox {
                     s.reading = cursor;
                 }
             }
+        }
+        if s.queued.is_empty() && s.queued.capacity() > 0 {
+            // Most connections get a line of their own now and then (the greeting, a
+            // reply): an empty queue keeps no buffer for an idle connection.
+            s.queued = VecDeque::new();
         }
         let done = s.queued.is_empty() && s.reading.is_none();
         Batch {
@@ -458,7 +464,7 @@ mod tests {
         assert_eq!(batch.end, Some(End::Close(CloseReason::Quit)));
     }
 
-    fn text_reader(feed: &Arc<Feed>, me: u64) -> Cursor {
+    fn text_reader(feed: &Arc<Feed>, me: u64) -> Box<Cursor> {
         feed.attach(ConnId::numbered(me), Rendering::Text)
     }
 
@@ -468,7 +474,7 @@ mod tests {
 
     #[test]
     fn a_line_for_one_reader_takes_its_place_among_its_rooms_lines() {
-        let feed = Feed::new(1000);
+        let feed = Feed::new("r".into(), 1000);
         let outbox = Outbox::new(1000);
         drop(outbox.read(0, Some(text_reader(&feed, 1))));
         append(&feed, "room 1");
@@ -485,7 +491,7 @@ mod tests {
 
     #[test]
     fn bursts_are_cut_at_max_bytes_across_the_room_and_own_lines() {
-        let feed = Feed::new(1000);
+        let feed = Feed::new("r".into(), 1000);
         let outbox = Outbox::new(1000);
         drop(outbox.read(0, Some(text_reader(&feed, 1))));
         for text in ["aaaa", "bbbb"] {
@@ -500,7 +506,7 @@ mod tests {
 
     #[test]
     fn a_change_of_room_reads_the_old_room_up_to_the_change_and_then_the_new_one() {
-        let (old, new) = (Feed::new(1000), Feed::new(1000));
+        let (old, new) = (Feed::new("r".into(), 1000), Feed::new("r".into(), 1000));
         let outbox = Outbox::new(1000);
         drop(outbox.read(0, Some(text_reader(&old, 1))));
         let other = text_reader(&old, 2);
@@ -517,7 +523,7 @@ mod tests {
 
     #[test]
     fn a_reader_skips_its_own_notice_and_reads_json_as_json() {
-        let feed = Feed::new(1000);
+        let feed = Feed::new("r".into(), 1000);
         let (me, them) = (Outbox::new(1000), Outbox::new(1000));
         drop(me.read(0, Some(text_reader(&feed, 1))));
         let json = feed.attach(ConnId::numbered(2), Rendering::Json);
@@ -536,7 +542,7 @@ mod tests {
 
     #[test]
     fn an_idle_reader_is_woken_by_its_rooms_next_line_and_registers_once_per_line() {
-        let feed = Feed::new(1000);
+        let feed = Feed::new("r".into(), 1000);
         let outbox = Outbox::new(1000);
         drop(outbox.read(0, Some(text_reader(&feed, 1))));
         let (count, waker) = counter();
@@ -559,7 +565,7 @@ mod tests {
     #[test]
     fn a_reader_whose_unread_lines_are_let_go_is_too_slow() {
         // The feed keeps 10 bytes for its slowest reader.
-        let feed = Feed::new(10);
+        let feed = Feed::new("r".into(), 10);
         let (slow, quick) = (Outbox::new(1000), Outbox::new(1000));
         drop(slow.read(0, Some(text_reader(&feed, 1))));
         drop(quick.read(0, Some(text_reader(&feed, 2))));
@@ -582,7 +588,7 @@ mod tests {
 
     #[test]
     fn a_closed_reader_is_not_slow_for_its_rooms_lines_after_its_close() {
-        let feed = Feed::new(1000);
+        let feed = Feed::new("r".into(), 1000);
         let (closed, other) = (Outbox::new(1000), Outbox::new(1000));
         drop(closed.read(0, Some(text_reader(&feed, 1))));
         drop(other.read(0, Some(text_reader(&feed, 2))));
@@ -672,7 +678,7 @@ mod loom_model {
     #[test]
     fn loom_a_rooms_line_is_never_missed() {
         loom::model(|| {
-            let feed = Feed::new(100);
+            let feed = Feed::new("r".into(), 100);
             let outbox = Outbox::new(100);
             let cursor = feed.attach(chat_core::ConnId::numbered(1), chat_core::Rendering::Text);
             drop(outbox.read(0, Some(cursor)));

@@ -1,0 +1,106 @@
+//! The hub without sockets, for benchmarks (`chat-benches`' `hub` bench): rooms of idle
+//! members, lines said into them, and each member's outbox emptied as its driver would.
+//! Not part of the server's interface.
+
+use crate::hub::Hub;
+use crate::outbox::Outbox;
+use chat_core::{Chat, Config, ConnId, Join, Now, Payload};
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::task::Waker;
+use std::time::Instant;
+
+/// A hub with `rooms` rooms of `members` members each.
+pub struct Rooms {
+    hub: Arc<Hub>,
+    /// Each room's first member (who speaks) and every member's outbox.
+    rooms: Vec<(ConnId, Vec<Arc<Outbox>>)>,
+    now: Now,
+    // Keeps the timer's channel open, as the timer task would.
+    _timer: async_channel::Receiver<()>,
+}
+
+impl Rooms {
+    /// Everyone joins, quietly (no rate limit, no notices past the first few), and reads
+    /// what the joins sent.
+    pub fn new(rooms: usize, members: usize) -> Rooms {
+        let config = Config {
+            rate: 0.0,
+            announce_limit: 0,
+            ..Config::default()
+        };
+        let (hub, timer) = Hub::new(Chat::new(config), 1 << 20);
+        // The clock is read once, to start the virtual one.
+        #[allow(clippy::disallowed_methods)]
+        let now = Now::new(Instant::now(), 1_700_000_000_000);
+        let mut all = Vec::new();
+        for r in 0..rooms {
+            let room = format!("room{r}");
+            let mut outboxes = Vec::new();
+            let mut first = None;
+            for _ in 0..members {
+                let join = Join {
+                    room: Some(&room),
+                    ..Join::default()
+                };
+                let Ok((id, outbox)) = hub.join(join, now) else {
+                    continue;
+                };
+                first.get_or_insert(id);
+                outboxes.push(outbox);
+            }
+            if let Some(first) = first {
+                all.push((first, outboxes));
+            }
+        }
+        let rooms = Rooms {
+            hub,
+            rooms: all,
+            now,
+            _timer: timer,
+        };
+        for r in 0..rooms.rooms.len() {
+            rooms.read(r);
+        }
+        rooms
+    }
+
+    /// How many rooms there are.
+    pub fn len(&self) -> usize {
+        self.rooms.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.rooms.is_empty()
+    }
+
+    /// Room `r`'s first member says `text` (the hub's part only; nobody reads yet).
+    pub fn say(&self, r: usize, text: &str) {
+        self.hub.text(self.rooms[r].0, text, self.now);
+    }
+
+    /// Every member of room `r` takes what is queued for it, as its driver would; returns
+    /// how many lines they took.
+    pub fn read(&self, r: usize) -> usize {
+        let mut into: VecDeque<Payload> = VecDeque::new();
+        let mut taken = 0;
+        for outbox in &self.rooms[r].1 {
+            loop {
+                outbox.take(&mut into, 16 * 1024, Waker::noop());
+                if into.is_empty() {
+                    break;
+                }
+                taken += into.len();
+                into.clear();
+            }
+        }
+        taken
+    }
+
+    /// Inputs the hub ran and the nanoseconds its lock was held for them, since start.
+    pub fn lock_held(&self) -> (u64, u64) {
+        let s = self.hub.snapshot();
+        (s.inputs, s.locked_ns)
+    }
+}
