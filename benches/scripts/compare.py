@@ -2,8 +2,8 @@
 """Runs chat servers through the same chat-bench scenarios, one server at a time, and prints
 one table of medians.
 
-The server is pinned to CPU 0 and chat-bench to CPU 1 (taskset), so they do not fight over
-a core. Everything talks to 127.0.0.1 only. It builds what it runs first (release), including the
+The server is pinned to CPU 0 (`--server-cpus` to change it) and chat-bench to CPU 1
+(taskset), so they do not fight over a core. Everything talks to 127.0.0.1 only. It builds what it runs first (release), including the
 peers in benches/peers (cargo, and npm for the Node one).
 
     benches/scripts/compare.py [--runs 3] [--servers a,b] [--scenarios idle,broadcast,...]
@@ -144,6 +144,10 @@ def pin(cpu):
     return ["taskset", "-c", str(cpu)] if shutil.which("taskset") and os.cpu_count() >= 2 else []
 
 
+# The CPUs a server (or a cluster's processes) runs on; `--server-cpus` changes it.
+SERVER_CPUS = "0"
+
+
 def get(result, path):
     for part in path.split("."):
         if not isinstance(result, dict):
@@ -183,13 +187,13 @@ def start(server):
     quiet = dict(stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     if server in CLUSTERS:
         redis_port = free_port()
-        redis = subprocess.Popen(pin(0) + ["redis-server", "--port", str(redis_port), "--bind",
+        redis = subprocess.Popen(pin(SERVER_CPUS) + ["redis-server", "--port", str(redis_port), "--bind",
                                            "127.0.0.1", "--save", "", "--appendonly", "no"], **quiet)
         procs, ports = [redis], []
         wait_for(redis_port, redis)
         for binary in CLUSTERS[server]:
             port = free_port()
-            procs.append(subprocess.Popen(pin(0) + cluster_node(binary, port, redis_port), **quiet))
+            procs.append(subprocess.Popen(pin(SERVER_CPUS) + cluster_node(binary, port, redis_port), **quiet))
             ports.append(port)
         for port, proc in zip(ports, procs[1:]):
             wait_for(port, proc)
@@ -197,7 +201,7 @@ def start(server):
         return procs, ports, None
     port = free_port()
     argv = SERVERS[server](port)
-    proc = subprocess.Popen(pin(0) + argv, **quiet)
+    proc = subprocess.Popen(pin(SERVER_CPUS) + argv, **quiet)
     wait_for(port, proc)
     db = argv[argv.index("--db") + 1] if "--db" in argv else ":memory:"
     return [proc], [port], (os.path.dirname(db) if db != ":memory:" else None)
@@ -252,7 +256,12 @@ def main():
     parser.add_argument("--baseline", metavar="CHECKOUT",
                         help="another checkout, built with `cargo build --release`: its servers run "
                              "as base-chat-tokio, base-chat-async-std, base-chat-smol (before/after)")
+    parser.add_argument("--server-cpus", default="0",
+                        help="the CPUs the server runs on (taskset list; chat-bench stays on CPU 1): "
+                             "0,1 gives it both cores of a 2-core machine, shared with the tool")
     args = parser.parse_args()
+    global SERVER_CPUS
+    SERVER_CPUS = args.server_cpus
     if args.baseline:
         for binary in ("chat-tokio", "chat-async-std", "chat-smol"):
             SERVERS["base-" + binary] = ours(binary, release=os.path.join(args.baseline, "target", "release"))

@@ -19,6 +19,11 @@ impl Payload {
         std::str::from_utf8(&self.0).expect("a payload is built from a String")
     }
 
+    /// The line's bytes (valid UTF-8), for a runtime that writes the frame itself.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
     /// Gives up the shared buffer. The bytes are valid UTF-8 (a `Payload` is only ever built
     /// from a `String`), so a runtime may hand them on as a text frame without checking.
     pub fn into_bytes(self) -> Bytes {

@@ -5,7 +5,6 @@
 use crate::hub::Hub;
 use crate::outbox::Outbox;
 use chat_core::{Chat, Config, ConnId, Join, Now, Payload};
-use std::collections::VecDeque;
 use std::sync::Arc;
 use std::task::Waker;
 use std::time::Instant;
@@ -83,16 +82,21 @@ impl Rooms {
     /// Every member of room `r` takes what is queued for it, as its driver would; returns
     /// how many lines they took.
     pub fn read(&self, r: usize) -> usize {
-        let mut into: VecDeque<Payload> = VecDeque::new();
+        // Each line is copied into a buffer, as a driver copies it into its socket's.
+        let mut buffer: Vec<u8> = Vec::new();
         let mut taken = 0;
         for outbox in &self.rooms[r].1 {
             loop {
+                let before = taken;
+                let mut into = |line: &Payload| {
+                    buffer.extend_from_slice(line.as_bytes());
+                    taken += 1;
+                };
                 outbox.take(&mut into, 16 * 1024, Waker::noop());
-                if into.is_empty() {
+                if taken == before {
                     break;
                 }
-                taken += into.len();
-                into.clear();
+                buffer.clear();
             }
         }
         taken

@@ -189,23 +189,27 @@ impl Feed {
         let quarter = (self.limit / 4).max(1);
         let look_for_slow = ring.lost != lost_before
             && (lost_before == 0 || lost_before / quarter != ring.lost / quarter);
+        // The waiting readers are taken before the new end is published and under the write
+        // lock: a reader that registered at the old end (under the read lock) is among
+        // them, and one that registers at the new end waits for the next line.
+        let wake = std::mem::take(&mut *self.waiting.lock().unwrap_or_else(|e| e.into_inner()));
         self.start.store(ring.start, Ordering::Release);
         self.end
             .store(ring.start + ring.lines.len() as u64, Ordering::Release);
         drop(ring);
-        let wake = std::mem::take(&mut *self.waiting.lock().unwrap_or_else(|e| e.into_inner()));
         Appended {
             wake,
             look_for_slow,
         }
     }
 
-    /// Moves the lines from `cursor.next` up to `upto` (or the end) into `into`, as its
-    /// reader reads them, until `*taken` would pass `max_bytes` (one line at least).
+    /// Hands the lines from `cursor.next` up to `upto` (or the end) to `into`, as its
+    /// reader reads them, until `*taken` would pass `max_bytes` (one line at least). `into`
+    /// borrows each line: a driver copies it straight into its socket's buffer.
     pub(crate) fn read(
         cursor: &mut Cursor,
         upto: u64,
-        into: &mut VecDeque<Payload>,
+        into: &mut impl FnMut(&Payload),
         taken: &mut usize,
         max_bytes: usize,
     ) -> Read {
@@ -236,7 +240,7 @@ impl Feed {
                     break;
                 }
                 *taken += payload.len();
-                into.push_back(payload.clone());
+                into(payload);
             }
             let last = entry.unread.fetch_sub(1, Ordering::AcqRel) == 1;
             freed_front |= last && cursor.next == ring.start;
@@ -264,7 +268,7 @@ impl Feed {
         if cursor.waiting_at == feed.end() {
             // Registered at this very end, and no line since (a line takes the wakers
             // before it publishes its end): still in the list.
-            return cursor.next >= feed.end();
+            return true;
         }
         let ring = feed.read_ring();
         let end = ring.start + ring.lines.len() as u64;

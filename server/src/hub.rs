@@ -492,7 +492,7 @@ mod tests {
     /// Everything queued in an outbox, and what came with it.
     fn take_all(outbox: &Outbox) -> (Vec<String>, Batch) {
         let mut lines = VecDeque::new();
-        let batch = outbox.take(&mut lines, usize::MAX, Waker::noop());
+        let batch = outbox.take_into(&mut lines, usize::MAX, Waker::noop());
         (lines.iter().map(|p| p.to_string()).collect(), batch)
     }
 

@@ -8,6 +8,7 @@
 //!
 //! - [`server`]: the accept loop, and shutdown that waits for the connections to end;
 //! - `timer`: the task that delivers the core's deadlines;
+//! - `trim`: memory given back to the system after many connections have gone at once;
 //! - [`signal`]: SIGINT and SIGTERM as a future;
 //! - `handshakes`: the caps on connections in the HTTP phase, in all and per address;
 //! - `route`: one TCP connection: its HTTP request, the routes, the WebSocket upgrade;
@@ -50,6 +51,7 @@ pub mod signal;
 mod sync;
 mod timer;
 pub mod tls;
+mod trim;
 
 pub use runtime::Runtime;
 pub use server::{serve, serve_on, Error};

@@ -205,11 +205,11 @@ impl Outbox {
         [s.waker.take(), self.mark(end)]
     }
 
-    /// Moves up to `max_bytes` of lines (at least one) into `into`, with any ping and the
-    /// end. With nothing to take, registers `waker` to be woken when there is.
+    /// Hands up to `max_bytes` of lines (at least one) to `into`, in order, and returns any
+    /// ping and the end. With nothing to take, registers `waker` to be woken when there is.
     pub(crate) fn take(
         &self,
-        into: &mut VecDeque<Payload>,
+        into: &mut impl FnMut(&Payload),
         max_bytes: usize,
         waker: &Waker,
     ) -> Batch {
@@ -253,7 +253,7 @@ impl Outbox {
                 Item::Line(line) => {
                     taken += line.len();
                     s.bytes -= line.len();
-                    into.push_back(line);
+                    into(&line);
                 }
                 Item::Read(cursor) => {
                     s.rooms_queued -= 1;
@@ -276,6 +276,19 @@ impl Outbox {
                 _ => None,
             },
         }
+    }
+}
+
+#[cfg(test)]
+impl Outbox {
+    /// [`take`](Self::take) into a queue, for tests.
+    pub(crate) fn take_into(
+        &self,
+        into: &mut VecDeque<Payload>,
+        max_bytes: usize,
+        waker: &Waker,
+    ) -> Batch {
+        self.take(&mut |line| into.push_back(line.clone()), max_bytes, waker)
     }
 }
 
@@ -368,7 +381,7 @@ mod tests {
 
     fn take(outbox: &Outbox, max_bytes: usize) -> (Vec<String>, Batch) {
         let mut into = VecDeque::new();
-        let batch = outbox.take(&mut into, max_bytes, Waker::noop());
+        let batch = outbox.take_into(&mut into, max_bytes, Waker::noop());
         (into.iter().map(|p| p.to_string()).collect(), batch)
     }
 
@@ -392,7 +405,7 @@ mod tests {
         let outbox = Outbox::new(1000);
         let (count, waker) = counter();
         let mut into = VecDeque::new();
-        let batch = outbox.take(&mut into, 100, &waker);
+        let batch = outbox.take_into(&mut into, 100, &waker);
         assert!(into.is_empty() && !batch.ping && batch.end.is_none());
         let Pushed::Wake(w) = outbox.push(line("x"), 0) else {
             panic!("no overflow")
@@ -403,7 +416,7 @@ mod tests {
         assert!(matches!(outbox.push(line("y"), 0), Pushed::Wake(None)));
         let (lines, _) = take(&outbox, 100);
         assert_eq!(lines, ["x", "y"]);
-        outbox.take(&mut into, 100, &waker);
+        outbox.take_into(&mut into, 100, &waker);
         wake_all([outbox.ping()]);
         assert_eq!(woken(&count), 2);
         assert!(take(&outbox, 100).1.ping, "the ping is handed over");
@@ -428,7 +441,7 @@ mod tests {
         ));
         assert_eq!(take(&outbox, 100).0, ["1234567890"]);
         // The driver waits for more; the next line is one byte too many.
-        outbox.take(&mut VecDeque::new(), 100, &idle_waker);
+        outbox.take_into(&mut VecDeque::new(), 100, &idle_waker);
         let Pushed::Overflow(wakers) = outbox.push(line("12345678901"), 0) else {
             panic!("11 bytes are over 10")
         };
@@ -548,7 +561,7 @@ mod tests {
         let (count, waker) = counter();
         let mut into = VecDeque::new();
         for _ in 0..3 {
-            outbox.take(&mut into, 100, &waker);
+            outbox.take_into(&mut into, 100, &waker);
         }
         wake_all(append(&feed, "one").into_iter().map(Some));
         assert_eq!(woken(&count), 1, "registered once, woken once");
@@ -556,8 +569,8 @@ mod tests {
             append(&feed, "two").is_empty(),
             "not registered again until it reads"
         );
-        outbox.take(&mut into, 100, &waker);
-        outbox.take(&mut into, 100, &waker);
+        outbox.take_into(&mut into, 100, &waker);
+        outbox.take_into(&mut into, 100, &waker);
         assert_eq!(into, [line("one"), line("two")]);
         assert_eq!(append(&feed, "three").len(), 1);
     }
@@ -640,7 +653,7 @@ mod loom_model {
             let (idle, idle_waker) = flag();
             let ending = outbox.ending(&task_waker);
             let mut lines = VecDeque::new();
-            let batch = outbox.take(&mut lines, usize::MAX, &idle_waker);
+            let batch = outbox.take_into(&mut lines, usize::MAX, &idle_waker);
             hub.join().unwrap();
             let seen = ending != Ending::No || batch.end.is_some();
             let woken = task.0.load(Ordering::SeqCst) || idle.0.load(Ordering::SeqCst);
@@ -691,10 +704,51 @@ mod loom_model {
             };
             let (idle, idle_waker) = flag();
             let mut lines = VecDeque::new();
-            outbox.take(&mut lines, usize::MAX, &idle_waker);
+            outbox.take_into(&mut lines, usize::MAX, &idle_waker);
             hub.join().unwrap();
             let woken = idle.0.load(Ordering::SeqCst);
             assert!(!lines.is_empty() || woken, "the line was missed");
+        });
+    }
+
+    /// Two lines while the reader polls: if it has not read both, it has been woken since
+    /// its last poll. (Found a real lost wake-up: a line took the
+    /// waiting readers after publishing its end, so a reader registering in between was
+    /// woken for the line it had just read and then missed the next one.)
+    #[test]
+    fn loom_a_reader_is_never_left_waiting_with_a_line_unread() {
+        loom::model(|| {
+            let feed = Feed::new("r".into(), 100);
+            let outbox = Outbox::new(100);
+            let cursor = feed.attach(chat_core::ConnId::numbered(1), chat_core::Rendering::Text);
+            drop(outbox.read(0, Some(cursor)));
+            let hub = {
+                let feed = feed.clone();
+                loom::thread::spawn(move || {
+                    for text in ["one", "two"] {
+                        let appended = feed.append(Payload::from(text.to_string()), None, None);
+                        appended.wake.into_iter().for_each(Waker::wake);
+                    }
+                })
+            };
+            // One task, polled as a driver is: again at once after it took something or
+            // was woken meanwhile, else only when woken; its flag is lowered before each poll.
+            let (woken, waker) = flag();
+            let mut lines = VecDeque::new();
+            for _ in 0..4 {
+                woken.0.store(false, Ordering::SeqCst);
+                let before = lines.len();
+                outbox.take_into(&mut lines, usize::MAX, &waker);
+                if lines.len() == before && !woken.0.load(Ordering::SeqCst) {
+                    break; // waiting: only a wake brings it back
+                }
+            }
+            hub.join().unwrap();
+            let woken = woken.0.load(Ordering::SeqCst);
+            assert!(
+                lines.len() == 2 || woken,
+                "left waiting with {lines:?} read"
+            );
         });
     }
 }

@@ -45,6 +45,8 @@ pub(crate) struct Server {
     pub(crate) websocket: WebSocketConfig,
     /// WebSocket connections still running (`chat_sockets` in `/metrics`).
     pub(crate) websockets: AtomicUsize,
+    /// Gives memory back after many of them have gone.
+    pub(crate) trim: crate::trim::Trim,
     /// Whether the chat port answers `/metrics` (not when it has a listener of its own).
     pub(crate) metrics_on_chat_port: bool,
     /// Closed when the server starts to stop: connections still in the HTTP phase end then.
@@ -72,6 +74,7 @@ impl Server {
             allowed_origins,
             websocket,
             websockets: AtomicUsize::new(0),
+            trim: Default::default(),
             metrics_on_chat_port,
             stopping,
             handshakes: Arc::new(Handshakes::new(usize::MAX, 0)),

@@ -9,13 +9,12 @@ use async_tungstenite::tungstenite::error::Error as WsError;
 use async_tungstenite::tungstenite::error::ProtocolError;
 use async_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use async_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
-use async_tungstenite::tungstenite::{Bytes, Message, Utf8Bytes};
+use async_tungstenite::tungstenite::{Bytes, Message};
 use async_tungstenite::WebSocketStream;
 use chat_core::{ConnId, LeaveReason, Payload, Violation};
 use futures_lite::io::{AsyncRead, AsyncWrite};
 use futures_lite::{future, Stream};
 use futures_util::Sink;
-use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -74,7 +73,8 @@ pub(crate) async fn run<R: Runtime, S>(rt: R, server: Arc<Server>, upgraded: Upg
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    server.websockets.fetch_add(1, Ordering::Relaxed);
+    let open = server.websockets.fetch_add(1, Ordering::Relaxed) + 1;
+    server.trim.opened(open);
     let id = upgraded.id;
     let mut driver = Driver::new(&rt, &server, upgraded);
     let outcome = future::poll_fn(|cx| driver.poll(cx)).await;
@@ -96,7 +96,8 @@ where
     } else if let Outcome::Gone(reason) = outcome {
         server.hub.leave(id, reason);
     }
-    server.websockets.fetch_sub(1, Ordering::Relaxed);
+    let open = server.websockets.fetch_sub(1, Ordering::Relaxed) - 1;
+    server.trim.closed(open);
     tracing::trace!(%id, "connection ended");
 }
 
@@ -131,8 +132,6 @@ struct Driver<'a, R, S> {
     server: &'a Server,
     outbox: Arc<Outbox>,
     ws: WebSocketStream<Socket<S>>,
-    /// Lines taken from the outbox and not yet handed to tungstenite.
-    sending: VecDeque<Payload>,
     reading: bool,
     /// The client sent a close frame: flush tungstenite's answer and stop.
     client_closed: bool,
@@ -160,7 +159,6 @@ impl<'a, R: Runtime, S: AsyncRead + AsyncWrite + Unpin> Driver<'a, R, S> {
             server,
             outbox,
             ws,
-            sending: VecDeque::new(),
             reading: true,
             client_closed: false,
             ping: false,
@@ -265,17 +263,25 @@ impl<'a, R: Runtime, S: AsyncRead + AsyncWrite + Unpin> Driver<'a, R, S> {
         Poll::Pending
     }
 
-    /// Sends what the hub queued: take a burst, hand it to tungstenite, flush once. Runs
-    /// until the connection ends, with the outcome as its "error"; yields after
-    /// [`WRITE_BUDGET`] bursts so that the next poll reads first.
+    /// Sends what the hub queued: take a burst, framed straight into the socket's buffer,
+    /// flush once. Runs until the connection ends, with the outcome as its "error"; yields
+    /// after [`WRITE_BUDGET`] bursts so that the next poll reads first.
     fn poll_write(&mut self, cx: &mut Context<'_>) -> Poll<Result<Infallible, Outcome>> {
         for _ in 0..WRITE_BUDGET {
-            let idle = self.sending.is_empty() && !self.ping && !self.unflushed;
-            if idle && self.end.is_none() {
-                let batch = self.outbox.take(&mut self.sending, BURST_BYTES, cx.waker());
+            // Only after a flush: then tungstenite holds nothing (its frames are whole in
+            // the socket's buffer or on the wire), and the lines go after them.
+            if !self.ping && !self.unflushed && self.end.is_none() {
+                let socket = self.ws.get_mut();
+                let mut framed = false;
+                let mut frame = |line: &Payload| {
+                    socket.push_text(line.as_bytes());
+                    framed = true;
+                };
+                let batch = self.outbox.take(&mut frame, BURST_BYTES, cx.waker());
+                self.unflushed = framed;
                 self.ping = batch.ping;
                 self.end = batch.end;
-                if self.sending.is_empty() && !self.ping && self.end.is_none() {
+                if !framed && !self.ping && self.end.is_none() {
                     return Poll::Pending; // the outbox will wake us
                 }
             }
@@ -287,14 +293,6 @@ impl<'a, R: Runtime, S: AsyncRead + AsyncWrite + Unpin> Driver<'a, R, S> {
                 self.start_send(Message::Ping(Bytes::new()))?;
                 self.ping = false;
             }
-            while !self.sending.is_empty() {
-                ready!(self.poll_sink_ready(cx))?;
-                if let Some(line) = self.sending.pop_front() {
-                    // SAFETY: a `Payload` is valid UTF-8 by construction (chat_core::Payload).
-                    let text = unsafe { Utf8Bytes::from_bytes_unchecked(line.into_bytes()) };
-                    self.start_send(Message::Text(text))?;
-                }
-            }
             if let (Some(End::Close(reason)), false) = (self.end.clone(), self.close_sent) {
                 ready!(self.poll_sink_ready(cx))?;
                 let frame = CloseFrame {
@@ -305,6 +303,8 @@ impl<'a, R: Runtime, S: AsyncRead + AsyncWrite + Unpin> Driver<'a, R, S> {
                 self.close_sent = true;
             }
             if self.unflushed {
+                // tungstenite's flush writes what it holds, then flushes the socket (the
+                // lines framed there).
                 if ready!(Pin::new(&mut self.ws).poll_flush(cx)).is_err() {
                     return Poll::Ready(Err(self.failed()));
                 }

@@ -6,6 +6,9 @@
 //! straight through (`write_buffer_size(0)`) and the frames of a burst collect here instead,
 //! in a buffer that is freed once the burst is on the wire. An allocation per burst costs
 //! far less than the system call that writes it.
+//!
+//! The chat's own lines do not go through tungstenite at all: [`Socket::push_text`] frames
+//! each one here, copied once from its room's feed (see the driver).
 
 use futures_lite::io::{AsyncRead, AsyncWrite};
 use std::io;
@@ -29,6 +32,27 @@ impl<S> Socket<S> {
             buf: Vec::new(),
             written: 0,
         }
+    }
+}
+
+impl<S> Socket<S> {
+    /// Appends `text` as one unmasked, final text frame (RFC 6455, section 5.2): what a
+    /// server sends. The caller makes sure tungstenite has no frame half written (it only
+    /// ever writes small control frames here, whole: see `poll_write`).
+    pub(crate) fn push_text(&mut self, text: &[u8]) {
+        let n = text.len();
+        self.buf.reserve(n + 10);
+        self.buf.push(0x81);
+        if n < 126 {
+            self.buf.push(n as u8);
+        } else if let Ok(short) = u16::try_from(n) {
+            self.buf.push(126);
+            self.buf.extend_from_slice(&short.to_be_bytes());
+        } else {
+            self.buf.push(127);
+            self.buf.extend_from_slice(&(n as u64).to_be_bytes());
+        }
+        self.buf.extend_from_slice(text);
     }
 }
 
@@ -173,5 +197,23 @@ mod tests {
         sent.extend_from_slice(&big);
         until_ready(|cx| Pin::new(&mut socket).poll_flush(cx)).unwrap();
         assert_eq!(socket.inner.taken, sent);
+    }
+
+    #[test]
+    fn lines_are_framed_as_final_unmasked_text_frames_of_every_length_class() {
+        let mut socket = slow(usize::MAX);
+        for n in [5usize, 125, 126, 65_535, 65_536] {
+            let text = vec![b'x'; n];
+            socket.push_text(&text);
+            let header: Vec<u8> = match n {
+                0..=125 => vec![0x81, n as u8],
+                126..=65_535 => [vec![0x81, 126], (n as u16).to_be_bytes().to_vec()].concat(),
+                _ => [vec![0x81, 127], (n as u64).to_be_bytes().to_vec()].concat(),
+            };
+            assert_eq!(socket.buf[..header.len()], header[..], "{n} bytes");
+            assert_eq!(socket.buf.len(), header.len() + n);
+            until_ready(|cx| Pin::new(&mut socket).poll_flush(cx)).unwrap();
+            assert!(socket.buf.is_empty());
+        }
     }
 }
