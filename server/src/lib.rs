@@ -26,7 +26,8 @@
 //! - `metrics`: `/metrics` in the Prometheus text format;
 //! - [`proxy`]: the client's address behind a trusted reverse proxy;
 //! - [`settings`]: flags and environment variables;
-//! - [`runtime`]: the seam each runtime implements, the clock included.
+//! - [`runtime`]: the seam each runtime implements, the clock included;
+//! - `bench` (hidden): the hub without sockets, for the `hub` benchmark.
 //!
 //! The program around it (the `connect` subcommand, logging, exit codes) is `chat-cli`.
 

@@ -3,11 +3,16 @@
 //! glibc's allocator keeps what is freed in the middle of its heap for reuse: after 10,000
 //! connections drop, the process would go on holding most of what they used. So when the
 //! open WebSockets fall to half of their peak since the last trim (and the peak was large),
-//! `malloc_trim` hands the free pages back, on a thread of its own (it walks the heap: a
-//! few milliseconds that no connection should wait for). Elsewhere it does nothing.
+//! `malloc_trim` hands the free pages back a second later (when a mass disconnect is over),
+//! on a thread of its own (it walks the heap: a few milliseconds that no connection should
+//! wait for). Elsewhere it does nothing.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
+
+/// How long after the fall the trim waits: the rest of a mass disconnect is over by then.
+const SETTLE: Duration = Duration::from_secs(1);
 
 /// Below this many connections at the peak there is too little to give back to bother.
 const WORTH_IT: usize = 1_000;
@@ -36,6 +41,7 @@ impl Trim {
         let spawned = std::thread::Builder::new()
             .name("chat-trim".into())
             .spawn(move || {
+                std::thread::sleep(SETTLE);
                 release();
                 running.store(false, Ordering::Release);
             });
