@@ -449,14 +449,13 @@ impl Wake {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(chat_loom)))]
 mod tests {
     use super::*;
+    use crate::outbox::tests::{counter, woken};
     use crate::outbox::{Batch, End, Ending};
     use chat_core::Config;
     use std::collections::VecDeque;
-    use std::sync::atomic::AtomicUsize;
-    use std::task::Wake;
     use std::time::Duration;
 
     fn at(start: Instant, secs: u64) -> Now {
@@ -468,25 +467,6 @@ mod tests {
             name: Some(name),
             ..Join::default()
         }
-    }
-
-    /// A waker that counts how often it was woken.
-    #[derive(Default)]
-    struct Count(AtomicUsize);
-
-    impl Wake for Count {
-        fn wake(self: Arc<Self>) {
-            self.0.fetch_add(1, Ordering::SeqCst);
-        }
-    }
-
-    fn counter() -> (Arc<Count>, Waker) {
-        let count = Arc::new(Count::default());
-        (count.clone(), Waker::from(count))
-    }
-
-    fn woken(count: &Count) -> usize {
-        count.0.load(Ordering::SeqCst)
     }
 
     /// Everything queued in an outbox, and what came with it.

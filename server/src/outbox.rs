@@ -345,7 +345,7 @@ impl Drop for State {
 }
 
 #[cfg(all(test, not(chat_loom)))]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use chat_core::{ConnId, Rendering};
     use std::sync::atomic::AtomicUsize;
@@ -354,7 +354,7 @@ mod tests {
 
     /// A waker that counts how often it was woken.
     #[derive(Default)]
-    struct Count(AtomicUsize);
+    pub(crate) struct Count(AtomicUsize);
 
     impl Wake for Count {
         fn wake(self: Arc<Self>) {
@@ -362,12 +362,12 @@ mod tests {
         }
     }
 
-    fn counter() -> (Arc<Count>, Waker) {
+    pub(crate) fn counter() -> (Arc<Count>, Waker) {
         let count = Arc::new(Count::default());
         (count.clone(), Waker::from(count))
     }
 
-    fn woken(count: &Count) -> usize {
+    pub(crate) fn woken(count: &Count) -> usize {
         count.0.load(Ordering::SeqCst)
     }
 
@@ -686,22 +686,30 @@ mod loom_model {
         });
     }
 
+    /// A room's one reader, and the hub appending `lines` to the room on another thread
+    /// (waking whom each line says).
+    fn a_reader_and_the_hub_saying(
+        lines: &'static [&'static str],
+    ) -> (Outbox, loom::thread::JoinHandle<()>) {
+        let feed = Feed::new("r".into(), 100);
+        let outbox = Outbox::new(100);
+        let cursor = feed.attach(chat_core::ConnId::numbered(1), chat_core::Rendering::Text);
+        drop(outbox.read(0, Some(cursor)));
+        let hub = loom::thread::spawn(move || {
+            for text in lines {
+                let appended = feed.append(Payload::from(text.to_string()), None, None);
+                appended.wake.into_iter().for_each(Waker::wake);
+            }
+        });
+        (outbox, hub)
+    }
+
     /// The hub appends a room's line while the room's one reader, having read everything,
     /// asks to be woken: it either takes the line or is woken for it.
     #[test]
     fn loom_a_rooms_line_is_never_missed() {
         loom::model(|| {
-            let feed = Feed::new("r".into(), 100);
-            let outbox = Outbox::new(100);
-            let cursor = feed.attach(chat_core::ConnId::numbered(1), chat_core::Rendering::Text);
-            drop(outbox.read(0, Some(cursor)));
-            let hub = {
-                let feed = feed.clone();
-                loom::thread::spawn(move || {
-                    let appended = feed.append(Payload::from("line".to_string()), None, None);
-                    appended.wake.into_iter().for_each(Waker::wake);
-                })
-            };
+            let (outbox, hub) = a_reader_and_the_hub_saying(&["line"]);
             let (idle, idle_waker) = flag();
             let mut lines = VecDeque::new();
             outbox.take_into(&mut lines, usize::MAX, &idle_waker);
@@ -718,19 +726,7 @@ mod loom_model {
     #[test]
     fn loom_a_reader_is_never_left_waiting_with_a_line_unread() {
         loom::model(|| {
-            let feed = Feed::new("r".into(), 100);
-            let outbox = Outbox::new(100);
-            let cursor = feed.attach(chat_core::ConnId::numbered(1), chat_core::Rendering::Text);
-            drop(outbox.read(0, Some(cursor)));
-            let hub = {
-                let feed = feed.clone();
-                loom::thread::spawn(move || {
-                    for text in ["one", "two"] {
-                        let appended = feed.append(Payload::from(text.to_string()), None, None);
-                        appended.wake.into_iter().for_each(Waker::wake);
-                    }
-                })
-            };
+            let (outbox, hub) = a_reader_and_the_hub_saying(&["one", "two"]);
             // One task, polled as a driver is: again at once after it took something or
             // was woken meanwhile, else only when woken; its flag is lowered before each poll.
             let (woken, waker) = flag();
