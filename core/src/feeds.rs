@@ -66,11 +66,6 @@ impl Feeds {
         }
     }
 
-    /// The runtime forgets `to` (it left without the core closing it).
-    pub fn forget(&mut self, to: ConnId) {
-        self.stop(to);
-    }
-
     /// The room `to` reads now, if any.
     pub fn room_of(&self, to: ConnId) -> Option<&str> {
         self.reading.get(&to).map(|r| &*r.0)

@@ -14,20 +14,15 @@ impl Payload {
     /// The line as text.
     ///
     /// Checks the UTF-8 it is built from (a `String`, see `From<String>`): fine for logs and
-    /// tests; the hot path hands [`into_bytes`](Self::into_bytes) on instead.
+    /// tests; the hot path copies [`as_bytes`](Self::as_bytes) into its frame instead.
     pub fn as_str(&self) -> &str {
         std::str::from_utf8(&self.0).expect("a payload is built from a String")
     }
 
-    /// The line's bytes (valid UTF-8), for a runtime that writes the frame itself.
+    /// The line's bytes. They are valid UTF-8 (a `Payload` is only ever built from a
+    /// `String`), so a runtime may frame them as a text frame without checking.
     pub fn as_bytes(&self) -> &[u8] {
         &self.0
-    }
-
-    /// Gives up the shared buffer. The bytes are valid UTF-8 (a `Payload` is only ever built
-    /// from a `String`), so a runtime may hand them on as a text frame without checking.
-    pub fn into_bytes(self) -> Bytes {
-        self.0
     }
 
     /// Length in bytes.

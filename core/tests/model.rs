@@ -487,6 +487,13 @@ fn run(ops: Vec<Op>, stored: bool) -> Result<(), TestCaseError> {
         for (id, u) in &model.users {
             prop_assert_eq!(chat.name_of(*id), Some(u.name.as_str()));
             prop_assert_eq!(chat.room_of(*id), Some(u.room.as_str()));
+            // Every fetch is answered at once, so nobody is held: each reads its own room.
+            prop_assert_eq!(
+                feeds.room_of(*id),
+                Some(u.room.as_str()),
+                "{} reads its room",
+                id
+            );
             keys.push(u.name.to_ascii_lowercase());
         }
         let count = keys.len();

@@ -62,3 +62,33 @@ fn release() {
 
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
 fn release() {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_trim_starts_once_the_open_connections_fall_to_half_a_large_peak() {
+        let small = Trim::default();
+        small.opened(WORTH_IT - 1);
+        small.closed(0);
+        assert!(!small.running.load(Ordering::Acquire), "too small a peak");
+
+        let trim = Trim::default();
+        for open in 1..=2_000 {
+            trim.opened(open);
+        }
+        trim.closed(1_001);
+        assert!(!trim.running.load(Ordering::Acquire), "not yet half");
+        trim.closed(1_000);
+        assert!(trim.running.load(Ordering::Acquire), "half: a trim starts");
+        assert_eq!(
+            trim.peak.load(Ordering::Relaxed),
+            1_000,
+            "the peak starts over"
+        );
+        // While it waits for the rest of the disconnect, no second one starts.
+        trim.closed(400);
+        assert_eq!(trim.peak.load(Ordering::Relaxed), 1_000);
+    }
+}
