@@ -9,6 +9,7 @@
 
 use bytes::Bytes;
 use chat_benches::room_of;
+use chat_core::Said;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use std::collections::VecDeque;
 use std::hint::black_box;
@@ -19,15 +20,20 @@ const LINE: &str = "012345678901234567890123456789012345678901234567890123456789
 fn broadcast(c: &mut Criterion) {
     let mut group = c.benchmark_group("broadcast");
     for members in [10usize, 1_000, 10_000, 100_000] {
-        let (mut chat, ids, now) = room_of(members);
-        let sender = ids[0];
+        let (mut chat, mut speakers, now) = room_of(members);
+        let (sender, client) = &mut speakers[0];
+        let sender = *sender;
         group.throughput(Throughput::Elements(members as u64));
         if members >= 10_000 {
             group.sample_size(30);
         }
         group.bench_with_input(BenchmarkId::from_parameter(members), &members, |b, _| {
             b.iter(|| {
-                chat.handle_text(sender, LINE, now);
+                // The sender's client checks it first, as its driver does.
+                let Said::Lines(lines) = client.handle_text(LINE, now.at) else {
+                    panic!("no rate limit here");
+                };
+                chat.handle_text(sender, lines, now);
                 let mut outputs = 0usize;
                 while let Some(out) = chat.poll_output() {
                     black_box(&out);

@@ -13,7 +13,8 @@ fn churn(c: &mut Criterion) {
         let (mut chat, _ids, now) = room_of(members);
         group.bench_with_input(BenchmarkId::from_parameter(members), &members, |b, _| {
             b.iter(|| {
-                let id = chat.handle_join(Join::default(), now).expect("room");
+                let (id, client) = chat.handle_join(Join::default(), now).expect("room");
+                black_box(&client);
                 while let Some(out) = chat.poll_output() {
                     black_box(&out);
                 }

@@ -42,17 +42,19 @@ fn per_connection(connections: usize, rooms: usize) -> f64 {
     let now = Now::new(Instant::now(), 0);
     let before = LIVE.load(Ordering::Relaxed);
     let mut chat = Chat::new(bench_config(connections));
+    // Each connection's client is kept by its runtime: counted with the chat.
+    let mut clients = Vec::with_capacity(connections);
     let names: Vec<String> = (0..rooms).map(|r| format!("room{r}")).collect();
     for i in 0..connections {
         let join = Join {
             room: (rooms > 1).then(|| names[i % rooms].as_str()),
             ..Join::default()
         };
-        chat.handle_join(join, now).expect("room for all");
+        clients.push(chat.handle_join(join, now).expect("room for all").1);
         while chat.poll_output().is_some() {}
     }
     let held = LIVE.load(Ordering::Relaxed) - before;
-    drop(chat);
+    drop((chat, clients));
     held as f64 / connections as f64
 }
 

@@ -12,6 +12,8 @@
 //!   (`poll_*`); inside it, `frame` (text frames and commands), `presence` (rooms entered
 //!   and left) and `fanout` (a room's line rendered once and emitted once for all its
 //!   readers);
+//! - [`client`]: [`Client`], one connection's own side, kept by the runtime with it: the
+//!   line limits and rate of its text frames, decided without the shared chat;
 //! - [`feeds`]: [`Feeds`], the runtime's half of the fan-out as a reference: which room each
 //!   connection reads, so that a room's line becomes what each of them receives;
 //! - [`config`]: [`Config`], the tunable rules;
@@ -33,20 +35,26 @@
 //!
 //! # The drive loop
 //!
-//! Feed an input, then drain the outputs until `poll_output` returns `None` (with
-//! [`Feeds`] for what each connection receives); sleep until
-//! `poll_timeout` (or the next input) and feed `handle_timeout` when it is due.
+//! Keep the [`Client`] a join gives with its connection and pass every text frame through
+//! it; feed the chat an input, then drain the outputs until `poll_output` returns `None`
+//! (with [`Feeds`] for what each connection receives); sleep until `poll_timeout` (or the
+//! next input) and feed `handle_timeout` when it is due.
 //!
 //! ```
-//! use chat_core::{Chat, Config, Join, Now, Output};
+//! use chat_core::{Chat, Config, Join, Now, Output, Said};
 //! use std::time::{Duration, Instant};
 //!
 //! let mut chat = Chat::new(Config::default());
 //! let start = Instant::now();
 //! let now = |secs: u64| Now::new(start + Duration::from_secs(secs), 1_700_000_000_000 + secs * 1000);
 //!
-//! let alice = chat.handle_join(Join::default(), now(0)).unwrap();
-//! chat.handle_text(alice, "Hello, I was first!", now(1));
+//! let (alice, mut client) = chat.handle_join(Join::default(), now(0)).unwrap();
+//! // Her own limits are her client's: a blank frame never reaches the chat.
+//! assert!(matches!(client.handle_text("  ", now(1).at), Said::Nothing));
+//! let Said::Lines(lines) = client.handle_text("Hello, I was first!", now(1).at) else {
+//!     unreachable!("within the limits");
+//! };
+//! chat.handle_text(alice, lines, now(1));
 //!
 //! // A line to a room is one output for all its readers.
 //! let mut room_lines = Vec::new();
@@ -60,11 +68,12 @@
 //! assert_eq!(&*room_lines[0].0, "main");
 //! assert_eq!(room_lines[0].1, "[user0]: Hello, I was first!");
 //!
-//! // Nothing arrives for 15 s after the last frame: the heartbeat asks for a ping.
+//! // Nothing arrives for 15 s after the last frame: the heartbeat asks for a ping. The
+//! // runtime says when it last heard from a connection (here: never since that line).
 //! // (`poll_timeout` may name an earlier instant; waking then just finds nothing to do.)
 //! let later = start + Duration::from_secs(16);
 //! assert!(chat.poll_timeout().unwrap() <= later);
-//! chat.handle_timeout(later);
+//! chat.handle_timeout(later, |_| None);
 //! assert_eq!(chat.poll_output(), Some(Output::Ping { to: alice }));
 //! assert_eq!(chat.poll_output(), None);
 //! ```
@@ -77,6 +86,7 @@
 mod address;
 pub mod auth;
 pub mod chat;
+pub mod client;
 mod command;
 pub mod config;
 pub mod feeds;
@@ -99,6 +109,7 @@ mod user;
 
 pub use auth::{Grant, Signed};
 pub use chat::Chat;
+pub use client::{Client, Lines, Said};
 pub use config::Config;
 pub use feeds::Feeds;
 pub use input::{Join, JoinError, LeaveReason, Violation};

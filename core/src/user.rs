@@ -21,10 +21,10 @@ pub(crate) struct User {
     /// It reads its room's lines ([`Output::Room`](crate::Output::Room)) now: it is in the
     /// room here and not held. A member that does not is sent the room's lines one by one.
     pub reading: bool,
+    /// Its line bucket as its [`Client`](crate::Client) last showed it (with a frame it let
+    /// through): what its address inherits when it goes.
     pub bucket: TokenBucket,
-    /// When the last `! slow down` went out: it is sent at most once a second.
-    pub slowed_at: Option<Instant>,
-    /// When the last frame of any kind arrived.
+    /// When the last frame of any kind arrived, as far as the chat knows.
     pub last_seen: Instant,
     /// When a ping went out that no frame has answered yet.
     pub pinged_at: Option<Instant>,
@@ -72,9 +72,14 @@ pub(crate) enum Held {
 }
 
 impl User {
-    /// Any frame from the client is a sign of life: the heartbeat starts over.
-    pub(crate) fn seen(&mut self, now: Instant) {
-        self.last_seen = now;
-        self.pinged_at = None;
+    /// A frame from the client at `at` is a sign of life: the heartbeat starts over from
+    /// it, and it answers a ping sent before it. The chat may hear of a frame late (see
+    /// [`Chat::handle_timeout`](crate::Chat::handle_timeout)), so an older one changes
+    /// nothing.
+    pub(crate) fn seen(&mut self, at: Instant) {
+        self.last_seen = self.last_seen.max(at);
+        if self.pinged_at.is_some_and(|pinged| at >= pinged) {
+            self.pinged_at = None;
+        }
     }
 }

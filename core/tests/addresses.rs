@@ -22,7 +22,7 @@ fn from(addr: [u8; 4]) -> Join<'static> {
 fn reconnect_loop(h: &mut Harness, join: Join<'_>, secs: u64) -> Vec<String> {
     let watcher = h.join_quiet("watcher");
     for _ in 0..secs * 10 {
-        let id = h.chat.handle_join(join, h.now()).expect("admitted");
+        let id = h.try_join(join).expect("admitted");
         h.drain();
         h.send(id, &"spam\n".repeat(20));
         h.chat.handle_leave(id, LeaveReason::Closed);
@@ -71,7 +71,7 @@ fn concurrent_connections_of_one_address_each_keep_their_own_rate() {
     let mut h = Harness::new();
     let watcher = h.join_quiet("watcher");
     let ids: Vec<ConnId> = (0..3)
-        .map(|_| h.chat.handle_join(from(ATTACKER), h.now()).unwrap())
+        .map(|_| h.try_join(from(ATTACKER)).unwrap())
         .collect();
     h.drain();
     for id in &ids {
@@ -91,28 +91,28 @@ fn an_address_may_hold_and_open_only_so_many_connections() {
     };
     let mut h = Harness::with(config);
     let open: Vec<ConnId> = (0..3)
-        .map(|_| h.chat.handle_join(from(ATTACKER), h.now()).unwrap())
+        .map(|_| h.try_join(from(ATTACKER)).unwrap())
         .collect();
     assert_eq!(
-        h.chat.handle_join(from(ATTACKER), h.now()).unwrap_err(),
+        h.try_join(from(ATTACKER)).unwrap_err(),
         JoinError::TooManyFromAddress(3)
     );
     // Another address is not affected.
-    assert!(h.chat.handle_join(from([192, 0, 2, 2]), h.now()).is_ok());
+    assert!(h.try_join(from([192, 0, 2, 2])).is_ok());
     // Closing one frees a place; the connect burst (5) is then used up.
     h.chat.handle_leave(open[0], LeaveReason::Closed);
-    let fourth = h.chat.handle_join(from(ATTACKER), h.now()).unwrap();
+    let fourth = h.try_join(from(ATTACKER)).unwrap();
     h.chat.handle_leave(fourth, LeaveReason::Closed);
-    let fifth = h.chat.handle_join(from(ATTACKER), h.now()).unwrap();
+    let fifth = h.try_join(from(ATTACKER)).unwrap();
     h.chat.handle_leave(fifth, LeaveReason::Closed);
-    match h.chat.handle_join(from(ATTACKER), h.now()) {
+    match h.try_join(from(ATTACKER)) {
         Err(JoinError::TooFast(wait)) => assert_eq!(wait, Duration::from_millis(500)),
         other => panic!("expected TooFast, got {other:?}"),
     }
     h.advance(Duration::from_millis(499));
-    assert!(h.chat.handle_join(from(ATTACKER), h.now()).is_err());
+    assert!(h.try_join(from(ATTACKER)).is_err());
     h.advance(Duration::from_millis(1));
-    assert!(h.chat.handle_join(from(ATTACKER), h.now()).is_ok());
+    assert!(h.try_join(from(ATTACKER)).is_ok());
 }
 
 #[test]
@@ -124,6 +124,6 @@ fn with_the_limits_off_an_address_is_not_counted() {
     };
     let mut h = Harness::with(config);
     for _ in 0..500 {
-        h.chat.handle_join(from(ATTACKER), h.now()).unwrap();
+        h.try_join(from(ATTACKER)).unwrap();
     }
 }

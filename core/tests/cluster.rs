@@ -356,12 +356,11 @@ impl Cluster {
 
     fn join(&mut self, n: usize, name: &str) -> ConnId {
         let node = &mut self.nodes[n];
-        let now = node.h.now();
         let join = Join {
             name: Some(name),
             ..Join::default()
         };
-        let id = node.h.chat.handle_join(join, now).expect("join accepted");
+        let id = node.h.try_join(join).expect("join accepted");
         node.h.drain();
         node.collect();
         id
@@ -735,8 +734,7 @@ fn a_line_the_broker_cannot_order_is_refused_to_its_sender_only() {
     c.settle();
     assert!(c.broker.members.is_empty(), "the name is free again");
     // A join that could not be ordered is closed with 1013.
-    let now = c.nodes[0].h.now();
-    let id = c.nodes[0].h.chat.handle_join(Join::default(), now).unwrap();
+    let id = c.nodes[0].h.try_join(Join::default()).unwrap();
     c.nodes[0].collect();
     let join = c.nodes[0].queue.pop_front().unwrap();
     c.nodes[0].h.chat.handle_not_ordered(join);
@@ -810,8 +808,7 @@ fn a_node_given_up_closes_everyone_with_1012_and_starts_afresh() {
         c.nodes[0].queue.front(),
         Some(Proposal::Leave { name, .. }) if &**name == "alice"
     ));
-    let now = c.nodes[0].h.now();
-    let refused = c.nodes[0].h.chat.handle_join(Join::default(), now);
+    let refused = c.nodes[0].h.try_join(Join::default());
     assert_eq!(
         refused,
         Err(chat_core::JoinError::Reconnecting),
@@ -860,7 +857,7 @@ fn while_the_broker_is_away_users_are_told_once_and_nothing_is_ordered() {
     assert!(a.h.lines(alice)[0].starts_with("* commands:"));
     a.collect();
     assert!(a.queue.is_empty(), "nothing to order");
-    let refused = a.h.chat.handle_join(Join::default(), a.h.now());
+    let refused = a.h.try_join(Join::default());
     assert_eq!(refused, Err(chat_core::JoinError::Reconnecting));
     a.h.chat.handle_broker(true);
     a.h.drain();
@@ -898,12 +895,11 @@ fn token(name: &str, admin: bool) -> Signed {
 impl Cluster {
     fn join_signed(&mut self, n: usize, signed: &Signed) -> ConnId {
         let node = &mut self.nodes[n];
-        let now = node.h.now();
         let join = Join {
             signed: Some(signed),
             ..Join::default()
         };
-        let id = node.h.chat.handle_join(join, now).expect("join accepted");
+        let id = node.h.try_join(join).expect("join accepted");
         node.h.drain();
         node.collect();
         id

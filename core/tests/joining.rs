@@ -166,9 +166,8 @@ fn joins_beyond_max_connections_are_refused() {
     assert!(!h.chat.is_full());
     h.join();
     assert!(h.chat.is_full());
-    let now = h.now();
     assert_eq!(
-        h.chat.handle_join(Join::default(), now),
+        h.try_join(Join::default()),
         Err(chat_core::JoinError::Full(2))
     );
 }

@@ -78,7 +78,8 @@ fn a_line_is_one_output_whatever_the_size_of_its_room() {
             h.read(id);
         }
         let now = Now::new(h.now, EPOCH_MS);
-        h.chat.handle_text(ids[0], "hi", now);
+        let refused = h.clients.text(&mut h.chat, ids[0], "hi", now);
+        assert!(refused.is_none());
         let mut outputs = Vec::new();
         while let Some(out) = h.chat.poll_output() {
             outputs.push(out);

@@ -34,6 +34,54 @@ fn the_burst_passes_then_lines_are_dropped_with_one_notice_a_second() {
 }
 
 #[test]
+fn frames_refused_for_their_size_lines_or_rate_never_reach_the_chat() {
+    let mut h = Harness::with(Config {
+        burst: 1,
+        max_message_bytes: 10,
+        max_lines: 2,
+        ..Config::default()
+    });
+    let a = h.join_quiet("a");
+    let b = h.join_quiet("b");
+    h.read(a);
+    h.send(a, "one");
+    assert_eq!(h.chat.stats().frames_in, 1);
+    for frame in ["x".repeat(11).as_str(), "x\ny\nz", "two", "  "] {
+        h.send(a, frame);
+    }
+    assert_eq!(
+        h.lines(a),
+        [
+            "[a]: one",
+            "! message too long (max 10 bytes)",
+            "! too many lines (max 2)",
+            "! slow down (max 5 lines/s)"
+        ]
+    );
+    assert_eq!(h.lines(b), ["[a]: one"]);
+    // Answered by a's own client: the shared chat saw none of them.
+    assert_eq!(h.chat.stats().frames_in, 1);
+}
+
+#[test]
+fn the_chat_hears_of_other_frames_when_a_deadline_comes_and_an_older_one_answers_no_ping() {
+    let mut h = Harness::new();
+    let a = h.join_quiet("a");
+    h.advance_secs(10.0);
+    h.pong(a);
+    // The deadline at 15 s finds the pong at 10 s: the ping waits until 25 s.
+    h.advance_secs(14.9);
+    h.assert_quiet();
+    h.advance_secs(0.1);
+    assert_eq!(h.read(a), [Got::Ping]);
+    // The last frame heard is still the one before the ping: it answers nothing.
+    h.advance_secs(14.9);
+    h.assert_quiet();
+    h.advance_secs(0.1);
+    assert_eq!(h.read(a), [Got::Close(1001)]);
+}
+
+#[test]
 fn commands_cost_a_token_and_a_multi_line_frame_pays_for_every_line() {
     let mut h = Harness::with(Config {
         burst: 3,
@@ -77,7 +125,7 @@ fn an_idle_connection_is_pinged_then_closed_if_silent() {
     assert_eq!(h.read(b), [Got::Ping]);
     // b answers (a pong is activity); a does not.
     h.advance_secs(5.0);
-    h.chat.handle_activity(b, h.now);
+    h.pong(b);
     h.advance_secs(10.0);
     assert_eq!(h.read(a), [Got::Close(1001)]);
     assert_eq!(h.lines(b), ["* a left"]);
@@ -130,7 +178,7 @@ fn deadlines_do_not_pile_up_with_activity() {
     let a = h.join_quiet("a");
     for _ in 0..1000 {
         h.advance_secs(0.01);
-        h.chat.handle_activity(a, h.now);
+        h.pong(a);
     }
     let next = h.chat.poll_timeout().unwrap();
     assert!(next <= h.now + Duration::from_secs(15));
@@ -157,11 +205,7 @@ fn shutdown_closes_everyone_with_1001_and_refuses_joins() {
     assert_eq!(h.read(a), [Got::Close(1001)]);
     assert_eq!(h.read(b), [Got::Close(1001)]);
     h.assert_quiet();
-    let now = h.now();
-    assert_eq!(
-        h.chat.handle_join(Join::default(), now),
-        Err(JoinError::ShuttingDown)
-    );
+    assert_eq!(h.try_join(Join::default()), Err(JoinError::ShuttingDown));
     assert_eq!(h.chat.connections(), 0);
 }
 

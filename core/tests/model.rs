@@ -7,6 +7,7 @@ use chat_core::{
     Chat, Config, ConnId, Feeds, Join, LeaveReason, Now, Output, Rendering, Restored, StoreRequest,
     Violation,
 };
+use common::Clients;
 use proptest::prelude::*;
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -205,6 +206,18 @@ fn said(line: &str, json: bool) -> Option<Said> {
         .then(|| ("action", from.into(), String::new(), text.into(), None))
 }
 
+/// A text frame from `id`, through its client; a refusal comes back as its output.
+fn send(
+    clients: &mut Clients,
+    chat: &mut Chat,
+    id: ConnId,
+    frame: &str,
+    now: Now,
+) -> Option<Output> {
+    let payload = clients.text(chat, id, frame, now)?;
+    Some(Output::Send { to: id, payload })
+}
+
 fn run(ops: Vec<Op>, stored: bool) -> Result<(), TestCaseError> {
     let config = Config {
         rate: 0.0,
@@ -233,6 +246,7 @@ fn run(ops: Vec<Op>, stored: bool) -> Result<(), TestCaseError> {
         Chat::new(config)
     };
     let mut feeds = Feeds::new();
+    let mut clients = Clients::default();
     let start = common::origin();
     let mut now = start;
     let mut model = Model {
@@ -252,6 +266,8 @@ fn run(ops: Vec<Op>, stored: bool) -> Result<(), TestCaseError> {
         let mut expected: BTreeMap<ConnId, Vec<Said>> = BTreeMap::new();
         let mut may_close = false;
         let mut joined = None;
+        // Refusals by a connection's own client, before anything the chat emits.
+        let mut early: Vec<Output> = Vec::new();
         match op {
             Op::Join { name, room, json } => {
                 let join = Join {
@@ -264,7 +280,7 @@ fn run(ops: Vec<Op>, stored: bool) -> Result<(), TestCaseError> {
                     }),
                     ..Join::default()
                 };
-                let Ok(id) = chat.handle_join(join, stamp) else {
+                let Ok(id) = clients.join(&mut chat, join, stamp) else {
                     return Err(TestCaseError::fail("join refused"));
                 };
                 let name = match join.name {
@@ -294,7 +310,7 @@ fn run(ops: Vec<Op>, stored: bool) -> Result<(), TestCaseError> {
                     since: Some(&typed),
                     ..Join::default()
                 };
-                let Ok(id) = chat.handle_join(join, stamp) else {
+                let Ok(id) = clients.join(&mut chat, join, stamp) else {
                     return Err(TestCaseError::fail("join refused"));
                 };
                 let name = model.auto();
@@ -308,6 +324,7 @@ fn run(ops: Vec<Op>, stored: bool) -> Result<(), TestCaseError> {
             }
             Op::Leave(u) => {
                 if let Some(id) = model.pick(u) {
+                    clients.forget(id);
                     chat.handle_leave(id, LeaveReason::Closed);
                     model.remove(id);
                 }
@@ -335,7 +352,7 @@ fn run(ops: Vec<Op>, stored: bool) -> Result<(), TestCaseError> {
                                 .push(with_id(&line, id, json));
                         }
                     }
-                    chat.handle_text(id, &texts.join("\n"), stamp);
+                    early.extend(send(&mut clients, &mut chat, id, &texts.join("\n"), stamp));
                 }
             }
             Op::Me(u) => {
@@ -358,7 +375,13 @@ fn run(ops: Vec<Op>, stored: bool) -> Result<(), TestCaseError> {
                             .or_default()
                             .push(with_id(&line, line_id, json));
                     }
-                    chat.handle_text(id, &format!("/me {t}"), stamp);
+                    early.extend(send(
+                        &mut clients,
+                        &mut chat,
+                        id,
+                        &format!("/me {t}"),
+                        stamp,
+                    ));
                 }
             }
             Op::Whisper(u, to) => {
@@ -374,13 +397,25 @@ fn run(ops: Vec<Op>, stored: bool) -> Result<(), TestCaseError> {
                     if target != id {
                         expected.entry(target).or_default().push(line);
                     }
-                    chat.handle_text(id, &format!("/w {} {t}", to_name.to_uppercase()), stamp);
+                    early.extend(send(
+                        &mut clients,
+                        &mut chat,
+                        id,
+                        &format!("/w {} {t}", to_name.to_uppercase()),
+                        stamp,
+                    ));
                 }
             }
             Op::Nick(u, n) => {
                 if let Some(id) = model.pick(u) {
                     let new = NAMES[n];
-                    chat.handle_text(id, &format!("/nick {new}"), stamp);
+                    early.extend(send(
+                        &mut clients,
+                        &mut chat,
+                        id,
+                        &format!("/nick {new}"),
+                        stamp,
+                    ));
                     let current = model.users[&id].name.clone();
                     if valid_name(new) && !model.taken(new, Some(id)) && current != new {
                         model.users.get_mut(&id).expect("picked").name = new.to_string();
@@ -389,7 +424,13 @@ fn run(ops: Vec<Op>, stored: bool) -> Result<(), TestCaseError> {
             }
             Op::Move(u, r) => {
                 if let Some(id) = model.pick(u) {
-                    chat.handle_text(id, &format!("/join {}", ROOMS[r]), stamp);
+                    early.extend(send(
+                        &mut clients,
+                        &mut chat,
+                        id,
+                        &format!("/join {}", ROOMS[r]),
+                        stamp,
+                    ));
                     let old = model.users[&id].room.clone();
                     if let Some(room) = room_of(ROOMS[r]).filter(|room| *room != old) {
                         model.users.get_mut(&id).expect("picked").room = room.clone();
@@ -404,24 +445,24 @@ fn run(ops: Vec<Op>, stored: bool) -> Result<(), TestCaseError> {
             }
             Op::Quit(u) => {
                 if let Some(id) = model.pick(u) {
-                    chat.handle_text(id, "/quit", stamp);
+                    early.extend(send(&mut clients, &mut chat, id, "/quit", stamp));
                     model.remove(id);
                 }
             }
             Op::Users(u) => {
                 if let Some(id) = model.pick(u) {
-                    chat.handle_text(id, "/users", stamp);
+                    early.extend(send(&mut clients, &mut chat, id, "/users", stamp));
                 }
             }
             Op::Pong(u) => {
                 if let Some(id) = model.pick(u) {
-                    chat.handle_activity(id, now);
+                    clients.heard.insert(id, now);
                 }
             }
             Op::Advance(ms) => {
                 now += Duration::from_millis(ms);
                 if chat.poll_timeout().is_some_and(|t| t <= now) {
-                    chat.handle_timeout(now);
+                    chat.handle_timeout(now, |id| clients.heard.get(&id).copied());
                 }
                 may_close = true;
             }
@@ -432,12 +473,15 @@ fn run(ops: Vec<Op>, stored: bool) -> Result<(), TestCaseError> {
         let mut closed = Vec::new();
         // Outputs, then the store's requests (answered at once), until neither has more.
         loop {
-            let mut outs = Vec::new();
+            let mut outs = std::mem::take(&mut early);
             while let Some(out) = chat.poll_output() {
                 feeds.expand(out, |o| outs.push(o));
             }
             for out in outs {
                 let to = out.to().expect("expanded");
+                if let Output::Close { .. } = out {
+                    clients.forget(to);
+                }
                 let known = model.users.contains_key(&to) || closed.contains(&to);
                 // A quit or left user may be in the middle of being closed this very step.
                 prop_assert!(
@@ -531,20 +575,21 @@ proptest! {
         ]), 1..60)) {
         let mut chat = Chat::new(Config { burst: 5, ..Config::default() });
         let mut feeds = Feeds::new();
+        let mut clients = Clients::default();
         let start = common::origin();
         let mut ids: Vec<ConnId> = (0..3)
-            .map(|_| chat.handle_join(Join::default(), Now::new(start, 0)).expect("room"))
+            .map(|_| clients.join(&mut chat, Join::default(), Now::new(start, 0)).expect("room"))
             .collect();
         for (i, (who, frame)) in frames.iter().enumerate() {
             let now = Now::new(start + Duration::from_millis(i as u64 * 300), 0);
             let id = ids[*who];
             // As a runtime does: UTF-8 text reaches the chat, anything else is a violation.
+            let mut outs = Vec::new();
             match std::str::from_utf8(frame) {
-                Ok(text) => chat.handle_text(id, text, now),
+                Ok(text) => outs.extend(send(&mut clients, &mut chat, id, text, now)),
                 Err(_) => chat.handle_violation(id, Violation::InvalidUtf8),
             }
-            chat.handle_timeout(now.at);
-            let mut outs = Vec::new();
+            chat.handle_timeout(now.at, |id| clients.heard.get(&id).copied());
             while let Some(out) = chat.poll_output() {
                 feeds.expand(out, |o| outs.push(o));
             }
@@ -556,7 +601,8 @@ proptest! {
                 if let Output::Close { to, .. } = out {
                     // A closed connection is replaced by a new one, so all three slots stay in use.
                     let slot = ids.iter().position(|x| *x == to).expect("checked above");
-                    ids[slot] = chat.handle_join(Join::default(), now).expect("room");
+                    clients.forget(to);
+                    ids[slot] = clients.join(&mut chat, Join::default(), now).expect("room");
                 }
             }
         }

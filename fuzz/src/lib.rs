@@ -7,8 +7,8 @@
 
 use arbitrary::{Result, Unstructured};
 use chat_core::{
-    Chat, Config, ConnId, Feeds, Fetch, Grant, Join, Kept, LeaveReason, Now, Output, Rendering,
-    Restored, Signed, StoreRequest, Violation,
+    Chat, Client, Config, ConnId, Feeds, Fetch, Grant, Join, Kept, LeaveReason, Now, Output,
+    Rendering, Restored, Said, Signed, StoreRequest, Violation,
 };
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -116,6 +116,9 @@ fn drive(u: &mut Unstructured<'_>) -> Result<()> {
     let mut now = start;
     // Live connections and how they render; outputs may only go to these.
     let mut live: BTreeMap<ConnId, Rendering> = BTreeMap::new();
+    // The runtime's half of each connection: its client, and when a frame last came.
+    let mut clients: BTreeMap<ConnId, Client> = BTreeMap::new();
+    let mut heard: BTreeMap<ConnId, Instant> = BTreeMap::new();
 
     while !u.is_empty() {
         let stamp = Now::new(now, 1_700_000_000_000);
@@ -158,26 +161,29 @@ fn drive(u: &mut Unstructured<'_>) -> Result<()> {
                         n => Some(std::net::IpAddr::from([10, 0, 0, n])),
                     },
                 };
-                if let Ok(id) = chat.handle_join(join, stamp) {
+                if let Ok((id, client)) = chat.handle_join(join, stamp) {
                     assert!(live.insert(id, rendering).is_none(), "ids are never reused");
+                    clients.insert(id, client);
                 }
             }
             2..=4 => {
                 if let Some(id) = pick(u, &live)? {
                     let frame = text(u)?;
-                    receive(&mut chat, id, frame.as_bytes(), stamp);
+                    heard.insert(id, now);
+                    receive(&mut chat, &mut clients, id, frame.as_bytes(), stamp, &live);
                 }
             }
             5 => {
                 if let Some(id) = pick(u, &live)? {
                     let raw: Vec<u8> = u.arbitrary()?;
-                    receive(&mut chat, id, &raw, stamp);
+                    heard.insert(id, now);
+                    receive(&mut chat, &mut clients, id, &raw, stamp, &live);
                 }
             }
             6 => {
                 if let Some(id) = pick(u, &live)? {
                     match u.int_in_range(0..=4u8)? {
-                        0 => chat.handle_activity(id, now),
+                        0 => drop(heard.insert(id, now)),
                         1 => chat.handle_violation(id, Violation::TooBig),
                         2 => chat.handle_violation(id, Violation::InvalidUtf8),
                         _ => {
@@ -190,7 +196,7 @@ fn drive(u: &mut Unstructured<'_>) -> Result<()> {
             7 | 8 => {
                 now += Duration::from_millis(u.int_in_range(0..=3000)?);
                 if chat.poll_timeout().is_some_and(|t| t <= now) {
-                    chat.handle_timeout(now);
+                    chat.handle_timeout(now, |id| heard.get(&id).copied());
                 }
             }
             9 => {
@@ -241,13 +247,41 @@ struct Store {
 
 /// A frame as the server's WebSocket layer hands it on: too big or not UTF-8 is a
 /// violation, anything else is text for the chat.
-fn receive(chat: &mut Chat, id: ConnId, frame: &[u8], now: Now) {
+/// A frame from `id` as a runtime reads it: through its client, and on to the chat if it
+/// passes; a refusal is checked like any line the chat sends.
+fn receive(
+    chat: &mut Chat,
+    clients: &mut BTreeMap<ConnId, Client>,
+    id: ConnId,
+    frame: &[u8],
+    now: Now,
+    live: &BTreeMap<ConnId, Rendering>,
+) {
     if frame.len() > chat.config().max_frame_bytes {
         return chat.handle_violation(id, Violation::TooBig);
     }
-    match std::str::from_utf8(frame) {
-        Ok(text) => chat.handle_text(id, text, now),
-        Err(_) => chat.handle_violation(id, Violation::InvalidUtf8),
+    let Ok(text) = std::str::from_utf8(frame) else {
+        return chat.handle_violation(id, Violation::InvalidUtf8);
+    };
+    let client = clients
+        .get_mut(&id)
+        .expect("a live connection has its client");
+    match client.handle_text(text, now.at) {
+        Said::Lines(lines) => chat.handle_text(id, lines, now),
+        Said::Refused(line) => check_line(line.as_str(), live[&id]),
+        Said::Nothing => {}
+    }
+}
+
+/// One line, without control characters; valid JSON for a JSON user.
+fn check_line(line: &str, rendering: Rendering) {
+    assert!(!line.is_empty() && !line.contains(['\n', '\r']), "{line:?}");
+    assert!(
+        !line.chars().any(|c| c.is_control() && c != '\t'),
+        "{line:?}"
+    );
+    if rendering == Rendering::Json {
+        serde_json::from_str::<serde_json::Value>(line).expect("JSON user gets JSON");
     }
 }
 
@@ -266,17 +300,7 @@ fn check_outputs(chat: &mut Chat, feeds: &mut Feeds, live: &mut BTreeMap<ConnId,
             panic!("output to a connection that is not live: {out:?}");
         };
         match out {
-            Output::Send { payload, .. } => {
-                let line = payload.as_str();
-                assert!(!line.is_empty() && !line.contains(['\n', '\r']), "{line:?}");
-                assert!(
-                    !line.chars().any(|c| c.is_control() && c != '\t'),
-                    "{line:?}"
-                );
-                if rendering == Rendering::Json {
-                    serde_json::from_str::<serde_json::Value>(line).expect("JSON user gets JSON");
-                }
-            }
+            Output::Send { payload, .. } => check_line(payload.as_str(), rendering),
             Output::Close { .. } => {
                 live.remove(&to);
             }

@@ -4,20 +4,25 @@
 
 use crate::hub::Hub;
 use crate::outbox::Outbox;
-use chat_core::{Chat, Config, ConnId, Join, Now, Payload};
-use std::sync::Arc;
+use chat_core::{Chat, Client, Config, ConnId, Join, Now, Payload, Said};
+use std::sync::{Arc, Mutex};
 use std::task::Waker;
 use std::time::Instant;
 
 /// A hub with `rooms` rooms of `members` members each.
 pub struct Rooms {
     hub: Arc<Hub>,
-    /// Each room's first member (who speaks) and every member's outbox.
-    rooms: Vec<(ConnId, Vec<Arc<Outbox>>)>,
+    /// Each room's first member (who speaks, through its client: its driver's part) and
+    /// every member's outbox.
+    rooms: Vec<(Speaker, Vec<Arc<Outbox>>)>,
     now: Now,
     // Keeps the timer's channel open, as the timer task would.
     _timer: async_channel::Receiver<()>,
 }
+
+/// A room's speaker: its id and its client (a driver owns its client; the bench's threads
+/// share the rooms, so each client has its own uncontended lock).
+type Speaker = (ConnId, Mutex<Client>);
 
 impl Rooms {
     /// Everyone joins, quietly (no rate limit, no notices past the first few), and reads
@@ -42,11 +47,11 @@ impl Rooms {
                     room: Some(&room),
                     ..Join::default()
                 };
-                let Ok((id, outbox)) = hub.join(join, now) else {
+                let Ok(joined) = hub.join(join, now) else {
                     continue;
                 };
-                first.get_or_insert(id);
-                outboxes.push(outbox);
+                first.get_or_insert((joined.id, Mutex::new(joined.client)));
+                outboxes.push(joined.outbox);
             }
             if let Some(first) = first {
                 all.push((first, outboxes));
@@ -76,7 +81,11 @@ impl Rooms {
 
     /// Room `r`'s first member says `text` (the hub's part only; nobody reads yet).
     pub fn say(&self, r: usize, text: &str) {
-        self.hub.text(self.rooms[r].0, text, self.now);
+        let (id, client) = &self.rooms[r].0;
+        let mut client = client.lock().unwrap_or_else(|e| e.into_inner());
+        if let Said::Lines(lines) = client.handle_text(text, self.now.at) {
+            self.hub.text(*id, lines, self.now);
+        }
     }
 
     /// Every member of room `r` takes what is queued for it, as its driver would; returns

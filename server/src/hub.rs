@@ -7,13 +7,17 @@
 //! before waking any writer. A room's lines are in its feed in the order the core emitted
 //! them, which gives a room one order for everyone, and a connection's own lines take their
 //! place among them; the store's answers come back as inputs like any other.
+//!
+//! What concerns one connection alone never comes here: its driver answers a frame its
+//! own [`Client`] refuses, and records every frame it hears in the outbox's `Heard`,
+//! which the heartbeat reads only when a connection's deadline comes.
 
 use crate::cluster::{ClusterStats, Link};
 use crate::feed::Feed;
 use crate::outbox::{Outbox, Pushed};
 use chat_core::{
-    Chat, ConnId, FetchId, Fetched, Join, JoinError, LeaveReason, Now, Output, Payload, Stats,
-    StoreRequest, Violation,
+    Chat, Client, ConnId, FetchId, Fetched, Join, JoinError, LeaveReason, Lines, Now, Output,
+    Stats, StoreRequest, Violation,
 };
 use chat_store::{Queue, StoreStats};
 use rustc_hash::FxHashMap;
@@ -33,6 +37,8 @@ pub struct Hub {
     /// run in parallel (`/metrics`: `chat_hub_inputs_total`, `chat_hub_lock_seconds_total`).
     inputs: AtomicU64,
     locked_ns: AtomicU64,
+    /// What the drivers' [`Heard`](crate::heard::Heard) times count from.
+    epoch: Instant,
 }
 
 #[derive(Debug)]
@@ -47,6 +53,8 @@ struct Inner {
     store: Option<Queue>,
     /// In a cluster, where proposals go and history is read (see `cluster`).
     cluster: Option<Link>,
+    /// Text frames kept from the chat by the clients of connections that have gone.
+    refused_gone: u64,
 }
 
 /// A point-in-time copy of what `/metrics` reports.
@@ -86,11 +94,15 @@ impl Hub {
                 timer_at: None,
                 store: None,
                 cluster: None,
+                refused_gone: 0,
             }),
             queue_limit,
             timer,
             inputs: AtomicU64::new(0),
             locked_ns: AtomicU64::new(0),
+            // Not the chat's clock: only where the drivers' times are counted from.
+            #[allow(clippy::disallowed_methods)]
+            epoch: Instant::now(),
         };
         (Arc::new(hub), changed)
     }
@@ -162,7 +174,7 @@ impl Hub {
                         let Some(reader) = inner.outboxes.get(&to) else {
                             continue;
                         };
-                        match reader.push(payload) {
+                        match reader.outbox.push(payload) {
                             Pushed::Wake(w) => wake.one.extend(w),
                             Pushed::Overflow(w) => {
                                 wake.one.extend(w.into_iter().flatten());
@@ -310,30 +322,30 @@ impl Hub {
         self.input(|chat, _| chat.handle_reserved(next));
     }
 
-    /// A handshake is complete: the connection joins with its outbox.
-    pub(crate) fn join(
-        &self,
-        join: Join<'_>,
-        now: Now,
-    ) -> Result<(ConnId, Arc<Outbox>), JoinError> {
+    /// A handshake is complete: the connection joins with its outbox, and its driver keeps
+    /// its client.
+    pub(crate) fn join(&self, join: Join<'_>, now: Now) -> Result<Joined, JoinError> {
         let outbox = Arc::new(Outbox::new(self.queue_limit));
         self.input(|chat, outboxes| {
-            let id = chat.handle_join(join, now)?;
+            let (id, client) = chat.handle_join(join, now)?;
             let reader = Reader {
                 outbox: outbox.clone(),
                 feed: None,
             };
             outboxes.insert(id, reader);
-            Ok((id, outbox))
+            Ok(Joined { id, outbox, client })
         })
     }
 
-    pub(crate) fn text(&self, id: ConnId, frame: &str, now: Now) {
-        self.input(|chat, _| chat.handle_text(id, frame, now));
+    /// Lines its client let through.
+    pub(crate) fn text(&self, id: ConnId, lines: Lines<'_>, now: Now) {
+        self.input(|chat, _| chat.handle_text(id, lines, now));
     }
 
-    pub(crate) fn activity(&self, id: ConnId, now: Instant) {
-        self.input(|chat, _| chat.handle_activity(id, now));
+    /// A frame of any kind came from the client at `at`: no lock, the heartbeat asks when
+    /// its deadline comes.
+    pub(crate) fn heard(&self, outbox: &Outbox, at: Instant) {
+        outbox.heard.frame(self.epoch, at);
     }
 
     pub(crate) fn violation(&self, id: ConnId, violation: Violation) {
@@ -349,9 +361,11 @@ impl Hub {
 
     /// Delivers due timeouts; returns the next deadline (what the timer sleeps until).
     pub(crate) fn timeout(&self, now: Instant) -> Option<Instant> {
-        self.input(|chat, _| {
+        let epoch = self.epoch;
+        self.input(|chat, outboxes| {
             if chat.poll_timeout().is_some_and(|t| t <= now) {
-                chat.handle_timeout(now);
+                let heard = |id| outboxes.get(&id)?.outbox.heard.last(epoch);
+                chat.handle_timeout(now, heard);
             }
         });
         let mut inner = self.lock();
@@ -369,18 +383,31 @@ impl Hub {
     /// What `/metrics` reports.
     pub fn snapshot(&self) -> Snapshot {
         let inner = self.lock();
+        let mut stats = inner.chat.stats().clone();
+        // Frames the chat never saw, kept back by each connection's own client.
+        let live = inner.outboxes.values();
+        let refused: u64 = live.map(|r| r.outbox.heard.refused_count()).sum();
+        stats.frames_in += inner.refused_gone + refused;
         Snapshot {
             connections: inner.chat.connections(),
             rooms: inner.chat.rooms(),
             sockets: 0,
             handshakes: 0,
-            stats: inner.chat.stats().clone(),
+            stats,
             store: inner.store.as_ref().map(|q| q.stats().clone()),
             cluster: inner.cluster.as_ref().map(|l| l.stats.clone()),
             inputs: self.inputs.load(Ordering::Relaxed),
             locked_ns: self.locked_ns.load(Ordering::Relaxed),
         }
     }
+}
+
+/// A connection the chat has let in.
+pub(crate) struct Joined {
+    pub id: ConnId,
+    pub outbox: Arc<Outbox>,
+    /// Its own side of the chat, for its driver.
+    pub client: Client,
 }
 
 /// What the hub holds of one connection: its outbox, and the room whose feed it reads.
@@ -393,12 +420,6 @@ struct Reader {
 impl Reader {
     fn reads(&self, room: &str) -> bool {
         self.feed.as_ref().is_some_and(|f| *f.room == *room)
-    }
-
-    /// Queues a line for this connection alone, in its place among its room's.
-    fn push(&self, line: Payload) -> Pushed {
-        let at = self.feed.as_ref().map_or(0, |feed| feed.end());
-        self.outbox.push(line, at)
     }
 
     /// Stops reading its room's feed (the feed goes if nobody else reads it); returns the
@@ -419,6 +440,7 @@ impl Reader {
 /// longer waits for it beyond now.
 fn forget(inner: &mut Inner, id: ConnId) -> Option<Reader> {
     let mut reader = inner.outboxes.remove(&id)?;
+    inner.refused_gone += reader.outbox.heard.refused_count();
     if reader.feed.is_some() {
         let at = reader.stop_reading(&mut inner.feeds);
         // Woken by the close (or gone) anyway.
@@ -469,6 +491,14 @@ mod tests {
         }
     }
 
+    /// A frame from `who`, as its driver passes it on: through its client.
+    fn say(hub: &Hub, who: &mut Joined, frame: &str, now: Now) {
+        match who.client.handle_text(frame, now.at) {
+            chat_core::Said::Lines(lines) => hub.text(who.id, lines, now),
+            other => panic!("refused by its client: {other:?}"),
+        }
+    }
+
     /// Everything queued in an outbox, and what came with it.
     fn take_all(outbox: &Outbox) -> (Vec<String>, Batch) {
         let mut lines = VecDeque::new();
@@ -480,12 +510,12 @@ mod tests {
     fn every_outbox_gets_its_lines_in_the_order_the_core_emitted_them() {
         let (hub, _timer) = Hub::new(Chat::new(Config::default()), 1 << 20);
         let start = Instant::now();
-        let (a, a_out) = hub.join(named("a"), at(start, 0)).unwrap();
-        let (_, b_out) = hub.join(named("b"), at(start, 0)).unwrap();
-        hub.text(a, "one\ntwo", at(start, 1));
-        hub.text(a, "/me waves", at(start, 1));
-        let (a_lines, _) = take_all(&a_out);
-        let (b_lines, _) = take_all(&b_out);
+        let mut a = hub.join(named("a"), at(start, 0)).unwrap();
+        let b = hub.join(named("b"), at(start, 0)).unwrap();
+        say(&hub, &mut a, "one\ntwo", at(start, 1));
+        say(&hub, &mut a, "/me waves", at(start, 1));
+        let (a_lines, _) = take_all(&a.outbox);
+        let (b_lines, _) = take_all(&b.outbox);
         assert_eq!(
             a_lines,
             [
@@ -509,11 +539,11 @@ mod tests {
         };
         let (hub, _timer) = Hub::new(Chat::new(config), 200);
         let start = Instant::now();
-        let (a, a_out) = hub.join(named("a"), at(start, 0)).unwrap();
-        let (slow, slow_out) = hub.join(named("slow"), at(start, 0)).unwrap();
-        take_all(&a_out);
+        let mut a = hub.join(named("a"), at(start, 0)).unwrap();
+        let slow = hub.join(named("slow"), at(start, 0)).unwrap();
+        take_all(&a.outbox);
         let (task, task_waker) = counter();
-        assert_eq!(slow_out.ending(&task_waker), Ending::No);
+        assert_eq!(slow.outbox.ending(&task_waker), Ending::No);
         // The room's feed keeps 200 bytes for the reader furthest behind: four lines of 45;
         // the fifth lets the first go while the slow reader (which reads nothing) still
         // needs it. The sender reads as it goes.
@@ -521,18 +551,18 @@ mod tests {
         let said = format!("[a]: {line}");
         let mut a_lines = Vec::new();
         for n in 0..5 {
-            hub.text(a, &line, at(start, 1));
-            a_lines.extend(take_all(&a_out).0);
+            say(&hub, &mut a, &line, at(start, 1));
+            a_lines.extend(take_all(&a.outbox).0);
             assert_eq!(woken(&task), usize::from(n == 4), "woken to look, once");
         }
-        assert_eq!(slow_out.ending(&task_waker), Ending::Dropped);
-        let (lines, batch) = take_all(&slow_out);
+        assert_eq!(slow.outbox.ending(&task_waker), Ending::Dropped);
+        let (lines, batch) = take_all(&slow.outbox);
         assert!(lines.is_empty(), "{lines:?}");
         assert_eq!(batch.end, Some(End::Slow));
         // Its driver tells the hub, and the room hears it leave.
-        hub.leave(slow, LeaveReason::Slow);
-        hub.text(a, "after", at(start, 1));
-        a_lines.extend(take_all(&a_out).0);
+        hub.leave(slow.id, LeaveReason::Slow);
+        say(&hub, &mut a, "after", at(start, 1));
+        a_lines.extend(take_all(&a.outbox).0);
         assert_eq!(
             a_lines,
             [
@@ -547,7 +577,7 @@ mod tests {
         );
         let snapshot = hub.snapshot();
         assert_eq!((snapshot.connections, snapshot.stats.dropped_slow), (1, 1));
-        assert!(take_all(&slow_out).0.is_empty());
+        assert!(take_all(&slow.outbox).0.is_empty());
         // Everyone left has read everything: the feed keeps nothing.
         let inner = hub.lock();
         let feed = inner.feeds.get("main").expect("a read's room has its feed");
@@ -558,19 +588,20 @@ mod tests {
     fn a_reader_whose_own_lines_overflow_its_limit_is_dropped_at_once() {
         let (hub, _timer) = Hub::new(Chat::new(Config::default()), 100);
         let start = Instant::now();
-        let (a, a_out) = hub.join(named("a"), at(start, 0)).unwrap();
-        let (_, slow_out) = hub.join(named("slow"), at(start, 0)).unwrap();
-        take_all(&a_out);
+        let mut a = hub.join(named("a"), at(start, 0)).unwrap();
+        let slow = hub.join(named("slow"), at(start, 0)).unwrap();
+        take_all(&a.outbox);
         // Its greeting and welcome are queued (65 bytes); a whisper of 50 is too many.
-        hub.text(
-            a,
+        say(
+            &hub,
+            &mut a,
             &format!("/whisper slow {}", "x".repeat(30)),
             at(start, 1),
         );
-        let (lines, _) = take_all(&a_out);
+        let (lines, _) = take_all(&a.outbox);
         assert_eq!(lines.last().map(String::as_str), Some("* slow left"));
-        assert_eq!(slow_out.ending(Waker::noop()), Ending::Dropped);
-        assert_eq!(take_all(&slow_out).1.end, Some(End::Slow));
+        assert_eq!(slow.outbox.ending(Waker::noop()), Ending::Dropped);
+        assert_eq!(take_all(&slow.outbox).1.end, Some(End::Slow));
         let snapshot = hub.snapshot();
         assert_eq!((snapshot.connections, snapshot.stats.dropped_slow), (1, 1));
     }
@@ -579,32 +610,32 @@ mod tests {
     fn the_timer_hears_of_earlier_deadlines_only_and_timeouts_ping() {
         let (hub, timer) = Hub::new(Chat::new(Config::default()), 1 << 20);
         let start = Instant::now();
-        let (_, a_out) = hub.join(named("a"), at(start, 0)).unwrap();
+        let a = hub.join(named("a"), at(start, 0)).unwrap();
         assert!(
             timer.try_recv().is_ok(),
             "a first deadline: the timer must look"
         );
-        let (_, b_out) = hub.join(named("b"), at(start, 1)).unwrap();
+        let b = hub.join(named("b"), at(start, 1)).unwrap();
         assert!(
             timer.try_recv().is_err(),
             "a later deadline changes nothing"
         );
-        take_all(&a_out);
-        take_all(&b_out);
+        take_all(&a.outbox);
+        take_all(&b.outbox);
 
         // Not due yet: nothing happens, and the next deadline is a's ping.
         let ping_a = start + Duration::from_secs(15);
         assert_eq!(hub.timeout(ping_a - Duration::from_millis(1)), Some(ping_a));
-        assert!(!take_all(&a_out).1.ping);
+        assert!(!take_all(&a.outbox).1.ping);
         // Due: a is pinged; next come b's ping and a's ping timeout.
         assert_eq!(hub.timeout(ping_a), Some(start + Duration::from_secs(16)));
-        assert!(take_all(&a_out).1.ping);
-        assert!(!take_all(&b_out).1.ping);
+        assert!(take_all(&a.outbox).1.ping);
+        assert!(!take_all(&b.outbox).1.ping);
 
         hub.shutdown();
         assert!(timer.is_closed(), "shutdown ends the timer task");
         assert_eq!(
-            take_all(&a_out).1.end,
+            take_all(&a.outbox).1.end,
             Some(End::Close(chat_core::CloseReason::Shutdown))
         );
     }

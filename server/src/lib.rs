@@ -13,7 +13,10 @@
 //! - `handshakes`: the caps on connections in the HTTP phase, in all and per address;
 //! - `route`: one TCP connection: its HTTP request, the routes, the WebSocket upgrade;
 //! - `http`: reading a request head (httparse) and writing plain responses;
-//! - `connection`: the driver task of one WebSocket: frames in, bursts out;
+//! - `connection`: the driver task of one WebSocket: frames in (through the connection's
+//!   own `chat_core::Client`, so that what concerns it alone never takes the hub's lock),
+//!   bursts out;
+//! - `heard`: what a driver hears from its client that the hub reads without its lock;
 //! - `cluster`: the hub's link to a cluster (`--cluster`): proposals to `chat-cluster`'s
 //!   node, what it orders back into the core, history read from Redis;
 //! - `hub`: the shared `Chat`, the fan-out of its outputs into feeds and outboxes, and its
@@ -38,6 +41,7 @@ mod cluster;
 mod connection;
 mod feed;
 mod handshakes;
+mod heard;
 mod http;
 mod hub;
 mod metrics;

@@ -3,6 +3,7 @@
 //! in bytes.
 
 use crate::feed::{Cursor, Feed, Read};
+use crate::heard::Heard;
 use crate::sync::{AtomicU8, AtomicWaker, Mutex, MutexGuard};
 use chat_core::{CloseReason, Payload};
 use std::collections::VecDeque;
@@ -20,6 +21,9 @@ pub(crate) struct Outbox {
     ending: AtomicU8,
     /// The driver's task, registered on every poll, to be woken when the connection ends.
     task: AtomicWaker,
+    /// What the driver hears from the client, for the hub (kept here: one allocation per
+    /// connection serves both directions).
+    pub heard: Heard,
 }
 
 const RUNNING: u8 = 0;
@@ -102,6 +106,7 @@ impl Outbox {
             state: Mutex::new(State::default()),
             ending: AtomicU8::new(RUNNING),
             task: AtomicWaker::new(),
+            heard: Heard::new(),
         }
     }
 
@@ -151,13 +156,14 @@ impl Outbox {
         self.mark(End::Slow)
     }
 
-    /// Queues a line for this connection alone, after its room's lines before `at` (the
-    /// room's end now), unless the connection is ending.
-    pub(crate) fn push(&self, line: Payload, at: u64) -> Pushed {
+    /// Queues a line for this connection alone, after every line of its room so far,
+    /// unless the connection is ending.
+    pub(crate) fn push(&self, line: Payload) -> Pushed {
         let mut s = self.state();
         if s.end.is_some() {
             return Pushed::Wake(None);
         }
+        let at = s.place();
         s.bytes += line.len();
         if s.bytes > self.limit {
             let task = self.drop_slow(&mut s);
@@ -293,6 +299,21 @@ impl Outbox {
 }
 
 impl State {
+    /// Where a line queued now takes its place: the end so far of the room it reads by then
+    /// (the last change of room queued, or the room it reads now; 0 for none).
+    fn place(&self) -> u64 {
+        let queued_room = (self.rooms_queued > 0)
+            .then(|| {
+                self.queued.iter().rev().find_map(|q| match &q.item {
+                    Item::Read(next) => Some(next.as_deref()),
+                    Item::Line(_) => None,
+                })
+            })
+            .flatten();
+        let room = queued_room.unwrap_or(self.reading.as_deref());
+        room.map_or(0, |cursor| cursor.feed.end())
+    }
+
     /// Whether lines of a room it reads, or is to read, are gone before it read them.
     fn lagged(&self) -> bool {
         if self.rooms_queued == 0 {
@@ -389,7 +410,7 @@ pub(crate) mod tests {
     fn lines_come_out_in_order_in_bursts_of_at_most_max_bytes_but_at_least_one() {
         let outbox = Outbox::new(1000);
         for text in ["aaaa", "bbbb", "cccccccccc", "dd"] {
-            assert!(matches!(outbox.push(line(text), 0), Pushed::Wake(None)));
+            assert!(matches!(outbox.push(line(text)), Pushed::Wake(None)));
         }
         assert_eq!(take(&outbox, 8).0, ["aaaa", "bbbb"]);
         // A line larger than the burst still goes, alone.
@@ -407,13 +428,13 @@ pub(crate) mod tests {
         let mut into = VecDeque::new();
         let batch = outbox.take_into(&mut into, 100, &waker);
         assert!(into.is_empty() && !batch.ping && batch.end.is_none());
-        let Pushed::Wake(w) = outbox.push(line("x"), 0) else {
+        let Pushed::Wake(w) = outbox.push(line("x")) else {
             panic!("no overflow")
         };
         wake_all([w]);
         assert_eq!(woken(&count), 1);
         // The waker was handed out once; a second push finds none until the next take.
-        assert!(matches!(outbox.push(line("y"), 0), Pushed::Wake(None)));
+        assert!(matches!(outbox.push(line("y")), Pushed::Wake(None)));
         let (lines, _) = take(&outbox, 100);
         assert_eq!(lines, ["x", "y"]);
         outbox.take_into(&mut into, 100, &waker);
@@ -429,20 +450,20 @@ pub(crate) mod tests {
         let (idle, idle_waker) = counter();
         let (task, task_waker) = counter();
         assert_eq!(outbox.ending(&task_waker), Ending::No);
-        assert!(matches!(outbox.push(line("123456"), 0), Pushed::Wake(None)));
+        assert!(matches!(outbox.push(line("123456")), Pushed::Wake(None)));
         assert_eq!(
             take(&outbox, 100).0,
             ["123456"],
             "taken bytes no longer count"
         );
         assert!(matches!(
-            outbox.push(line("1234567890"), 0),
+            outbox.push(line("1234567890")),
             Pushed::Wake(None)
         ));
         assert_eq!(take(&outbox, 100).0, ["1234567890"]);
         // The driver waits for more; the next line is one byte too many.
         outbox.take_into(&mut VecDeque::new(), 100, &idle_waker);
-        let Pushed::Overflow(wakers) = outbox.push(line("12345678901"), 0) else {
+        let Pushed::Overflow(wakers) = outbox.push(line("12345678901")) else {
             panic!("11 bytes are over 10")
         };
         wake_all(wakers);
@@ -452,7 +473,7 @@ pub(crate) mod tests {
         assert!(lines.is_empty(), "queued lines go with it: {lines:?}");
         assert_eq!(batch.end, Some(End::Slow));
         // Nothing more is queued, and a later close does not revive it.
-        assert!(matches!(outbox.push(line("z"), 0), Pushed::Wake(None)));
+        assert!(matches!(outbox.push(line("z")), Pushed::Wake(None)));
         wake_all(outbox.close(CloseReason::Shutdown));
         assert_eq!(take(&outbox, 100).1.end, Some(End::Slow));
         assert_eq!(outbox.ending(&task_waker), Ending::Dropped);
@@ -463,12 +484,12 @@ pub(crate) mod tests {
         let outbox = Outbox::new(1000);
         let (task, task_waker) = counter();
         assert_eq!(outbox.ending(&task_waker), Ending::No);
-        let _ = outbox.push(line("one"), 0);
-        let _ = outbox.push(line("two"), 0);
+        let _ = outbox.push(line("one"));
+        let _ = outbox.push(line("two"));
         wake_all(outbox.close(CloseReason::Quit));
         assert_eq!(woken(&task), 1, "a driver blocked elsewhere hears of it");
         assert_eq!(outbox.ending(&task_waker), Ending::Closing);
-        assert!(matches!(outbox.push(line("late"), 0), Pushed::Wake(None)));
+        assert!(matches!(outbox.push(line("late")), Pushed::Wake(None)));
         let (first, batch) = take(&outbox, 3);
         assert_eq!(first, ["one"]);
         assert_eq!(batch.end, None, "not before the lines");
@@ -491,10 +512,10 @@ pub(crate) mod tests {
         let outbox = Outbox::new(1000);
         drop(outbox.read(0, Some(text_reader(&feed, 1))));
         append(&feed, "room 1");
-        let _ = outbox.push(line("own 1"), feed.end());
+        let _ = outbox.push(line("own 1"));
         append(&feed, "room 2");
         append(&feed, "room 3");
-        let _ = outbox.push(line("own 2"), feed.end());
+        let _ = outbox.push(line("own 2"));
         assert_eq!(
             take(&outbox, 1000).0,
             ["room 1", "own 1", "room 2", "room 3", "own 2"]
@@ -510,7 +531,7 @@ pub(crate) mod tests {
         for text in ["aaaa", "bbbb"] {
             append(&feed, text);
         }
-        let _ = outbox.push(line("cccc"), feed.end());
+        let _ = outbox.push(line("cccc"));
         append(&feed, "dddd");
         assert_eq!(take(&outbox, 6).0, ["aaaa"]);
         assert_eq!(take(&outbox, 8).0, ["bbbb", "cccc"]);
@@ -528,7 +549,11 @@ pub(crate) mod tests {
         drop(outbox.read(at, Some(text_reader(&new, 1))));
         append(&old, "old 2, after it left");
         append(&new, "new 1");
-        assert_eq!(take(&outbox, 1000).0, ["old 1", "new 1"]);
+        // A line of its own queued now (its driver's, or the hub's) goes after the new
+        // room's lines so far, not the old room's.
+        let _ = outbox.push(line("own"));
+        append(&new, "new 2");
+        assert_eq!(take(&outbox, 1000).0, ["old 1", "new 1", "own", "new 2"]);
         // What it no longer reads does not wait for it: the other reader's lines only.
         assert_eq!(old.kept(), 2);
         drop(other);
@@ -668,7 +693,7 @@ mod loom_model {
     #[test]
     fn loom_a_close_is_never_lost() {
         the_driver_learns_of(|outbox| {
-            if let Pushed::Wake(w) = outbox.push(Payload::from("line".to_string()), 0) {
+            if let Pushed::Wake(w) = outbox.push(Payload::from("line".to_string())) {
                 wake_all([w]);
             }
             wake_all(outbox.close(CloseReason::Quit));
@@ -678,9 +703,7 @@ mod loom_model {
     #[test]
     fn loom_an_overflow_is_never_lost() {
         the_driver_learns_of(|outbox| {
-            if let Pushed::Overflow(w) =
-                outbox.push(Payload::from("too long a line".to_string()), 0)
-            {
+            if let Pushed::Overflow(w) = outbox.push(Payload::from("too long a line".to_string())) {
                 wake_all(w);
             }
         });

@@ -3,14 +3,14 @@
 use crate::connection::Socket;
 use crate::handshakes::Place;
 use crate::http::{self, ReadError, Request};
-use crate::outbox::Outbox;
+use crate::hub::Joined;
 use crate::runtime::Runtime;
 use crate::server::Server;
 use crate::{metrics, page};
 use async_tungstenite::tungstenite::handshake::derive_accept_key;
 use async_tungstenite::tungstenite::protocol::Role;
 use async_tungstenite::WebSocketStream;
-use chat_core::{ConnId, Join, JoinError, LeaveReason, Rendering, Signed};
+use chat_core::{Join, JoinError, LeaveReason, Rendering, Signed};
 use futures_lite::future;
 use futures_lite::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use std::net::IpAddr;
@@ -23,8 +23,7 @@ pub(crate) const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A connection that completed the WebSocket handshake and joined the chat.
 pub(crate) struct Upgraded<S> {
-    pub id: ConnId,
-    pub outbox: Arc<Outbox>,
+    pub joined: Joined,
     pub ws: WebSocketStream<Socket<S>>,
 }
 
@@ -261,7 +260,7 @@ async fn upgrade<R: Runtime, S: AsyncRead + AsyncWrite + Unpin>(
             Rendering::Text
         }),
     };
-    let (id, outbox) = match server.hub.join(join, rt.now()) {
+    let joined = match server.hub.join(join, rt.now()) {
         Ok(joined) => joined,
         Err(refused) => {
             let (status, retry_after) = match refused {
@@ -293,10 +292,10 @@ async fn upgrade<R: Runtime, S: AsyncRead + AsyncWrite + Unpin>(
     // The HTTP phase ends here: the place is free before the client can read the 101.
     drop((request, query, key, place));
     if stream.write_all(response.as_bytes()).await.is_err() || stream.flush().await.is_err() {
-        server.hub.leave(id, LeaveReason::Error);
+        server.hub.leave(joined.id, LeaveReason::Error);
         return None;
     }
-    tracing::trace!(%id, "joined");
+    tracing::trace!(id = %joined.id, "joined");
     let ws = WebSocketStream::from_partially_read(
         Socket::new(stream),
         leftover,
@@ -304,5 +303,5 @@ async fn upgrade<R: Runtime, S: AsyncRead + AsyncWrite + Unpin>(
         Some(server.websocket),
     )
     .await;
-    Some(Upgraded { id, outbox, ws })
+    Some(Upgraded { joined, ws })
 }

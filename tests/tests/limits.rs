@@ -6,11 +6,13 @@ mod common;
 use common::*;
 use std::io::Read;
 use std::time::{Duration, Instant};
+use tungstenite::Message;
 
 for_every_runtime!(
     oversized_frames_close_with_1009,
     invalid_utf8_closes_with_1007,
     the_rate_limit_drops_and_warns,
+    frames_that_concern_their_sender_alone_never_take_the_hub_lock,
     heartbeat_pings_and_drops_the_silent,
     max_connections_answers_503,
     origins_are_checked,
@@ -62,6 +64,39 @@ fn the_rate_limit_drops_and_warns(rt: Rt) {
         ]
     );
     a.expect_nothing(Duration::from_millis(300));
+}
+
+fn frames_that_concern_their_sender_alone_never_take_the_hub_lock(rt: Rt) {
+    // One line, then (at 0.01 lines/s) no token for 100 s.
+    let server = Server::start(rt, &["--burst", "1", "--rate", "0.01"]);
+    let mut a = server.connect();
+    a.welcome();
+    a.send("first");
+    assert_eq!(a.line(), "[user0]: first");
+    let inputs = server.metric("chat_hub_inputs_total");
+    let frames = server.metric("chat_frames_in_total");
+    for i in 0..50 {
+        a.send(&format!("m{i}")); // over the rate
+        a.send("   "); // blank
+        a.send(&"x".repeat(5000)); // over --max-message-bytes
+        a.ws.send(Message::Pong(Vec::new().into())).expect("send");
+        a.ws.send(Message::Binary(vec![1, 2, 3].into()))
+            .expect("send");
+    }
+    // Every text frame is counted, as before.
+    server.wait_for_metric("chat_frames_in_total", frames + 150);
+    // Each too long a frame is answered; the others get a notice at most once a second.
+    let (mut too_long, mut slow_down) = (0, 0);
+    while too_long < 50 {
+        match a.line().as_str() {
+            "! message too long (max 4096 bytes)" => too_long += 1,
+            "! slow down (max 0.01 lines/s)" => slow_down += 1,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert!(slow_down >= 1);
+    // Each connection's own client answered them: the shared hub ran nothing.
+    assert_eq!(server.metric("chat_hub_inputs_total"), inputs);
 }
 
 fn heartbeat_pings_and_drops_the_silent(rt: Rt) {

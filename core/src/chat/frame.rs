@@ -1,6 +1,7 @@
-//! Text frames from users: limits, lines, commands.
+//! Text frames from users, once their client has let them through: lines and commands.
 
 use super::Chat;
+use crate::client::Lines;
 use crate::command::{self, Command, Request};
 use crate::forgery;
 use crate::line::{Line, Problem, RoomCount};
@@ -11,51 +12,27 @@ use crate::text;
 use crate::time::Now;
 use std::borrow::Cow;
 use std::sync::Arc;
-use std::time::Duration;
-
-/// The `! slow down` notice goes out at most this often.
-const SLOW_NOTICE_EVERY: Duration = Duration::from_secs(1);
 
 impl Chat {
-    /// A text frame arrived from a connection.
+    /// A text frame's lines, which its connection's [`Client`](crate::Client) has let
+    /// through: within the limits and paid for.
     ///
-    /// The runtime's WebSocket layer has already checked the frame's size and UTF-8 (a
-    /// breach goes to [`handle_violation`](Self::handle_violation) instead), so chat rules
-    /// start here: blank frames, `--max-message-bytes`, line count, rate, commands.
-    ///
-    /// A frame is split into lines. If it starts with a command, it is that command: further
-    /// lines are more text for `/me` and `/whisper` and ignored by the others. Otherwise every
-    /// line is said in the room. Every line costs one token of the rate limit (a command
-    /// without text costs one); a frame that cannot pay for all its lines is dropped whole.
-    pub fn handle_text(&mut self, id: ConnId, frame: &str, now: Now) {
+    /// If the first line starts with a command, the frame is that command: further lines
+    /// are more text for `/me` and `/whisper` and ignored by the others. Otherwise every
+    /// line is said in the room.
+    pub fn handle_text(&mut self, id: ConnId, lines: Lines<'_>, now: Now) {
         let Some(user) = self.users.get_mut(&id) else {
             return; // closed already, or never joined
         };
         user.seen(now.at);
+        // What its address inherits when it goes.
+        user.bucket = lines.bucket;
         self.stats.frames_in += 1;
-        if text::is_blank(frame) {
+        // A client lets no blank frame through, so there is a first line.
+        let Some((first, rest)) = lines.lines.split_first() else {
             return;
-        }
-        if frame.len() > self.config.max_message_bytes {
-            let max = self.config.max_message_bytes;
-            return self.tell(id, &Line::Error(Problem::MessageTooLong(max)));
-        }
-        let lines: Vec<Cow<'_, str>> = text::lines(frame).map(text::sanitize).collect();
-        if lines.len() > self.config.max_lines {
-            let max = self.config.max_lines;
-            return self.tell(id, &Line::Error(Problem::TooManyLines(max)));
-        }
-        // Not blank, so there is a first line.
-        let (first, rest) = lines.split_first().expect("a non-blank frame has a line");
-        let request = command::parse(first);
-        let cost = match &request {
-            Request::Say(_) => lines.len(),
-            Request::Command(Command::Me(_) | Command::Whisper(..)) => lines.len(),
-            Request::Command(_) => 1,
         };
-        if !self.pay(id, cost, now) {
-            return;
-        }
+        let request = command::parse(first);
         // While a cluster's broker is away nothing can be ordered (see `ordered`).
         let always = matches!(request, Request::Command(Command::Help | Command::Quit));
         if self.reconnecting && !always {
@@ -68,26 +45,6 @@ impl Chat {
             }
             Request::Command(c) => self.run(id, c, rest, now),
         }
-    }
-
-    /// Takes `cost` tokens, or sends `! slow down` (at most once a second) and says no.
-    fn pay(&mut self, id: ConnId, cost: usize, now: Now) -> bool {
-        let (rate, burst) = (self.config.rate, self.config.burst);
-        let Some(user) = self.users.get_mut(&id) else {
-            return false;
-        };
-        let cost = u32::try_from(cost).unwrap_or(u32::MAX);
-        if user.bucket.take(cost, rate, burst, now.at) {
-            return true;
-        }
-        let quiet = user
-            .slowed_at
-            .is_some_and(|at| now.at.saturating_duration_since(at) < SLOW_NOTICE_EVERY);
-        if !quiet {
-            user.slowed_at = Some(now.at);
-            self.tell(id, &Line::Error(Problem::SlowDown(rate)));
-        }
-        false
     }
 
     fn run(&mut self, id: ConnId, command: Command<'_>, rest: &[Cow<'_, str>], now: Now) {

@@ -10,6 +10,7 @@ mod replay;
 
 use crate::address::{Address, Refusal};
 use crate::auth::Signed;
+use crate::client::{Client, Rules};
 use crate::config::Config;
 use crate::heartbeat::Heartbeat;
 use crate::input::{self, Join, JoinError, LeaveReason, Violation};
@@ -42,7 +43,7 @@ use std::time::Instant;
 ///   [`name_of`](Self::name_of), [`room_of`](Self::room_of), [`roster`](Self::roster),
 ///   [`history_len`](Self::history_len);
 /// - **inputs** from connections and the clock: [`handle_join`](Self::handle_join),
-///   [`handle_text`](Self::handle_text), [`handle_activity`](Self::handle_activity),
+///   [`handle_text`](Self::handle_text) (what a connection's [`Client`] lets through),
 ///   [`handle_violation`](Self::handle_violation), [`handle_leave`](Self::handle_leave),
 ///   [`handle_timeout`](Self::handle_timeout), [`handle_shutdown`](Self::handle_shutdown);
 ///   from a store: [`handle_fetched`](Self::handle_fetched),
@@ -60,6 +61,8 @@ use std::time::Instant;
 #[derive(Debug)]
 pub struct Chat {
     config: Config,
+    /// What every connection's [`Client`] applies.
+    rules: Arc<Rules>,
     /// Connected users by id. An `IndexMap` with a fixed hasher: a lookup per input costs a
     /// hash, not a tree walk, and its order depends on nothing but the inputs.
     users: IndexMap<ConnId, User, FxBuildHasher>,
@@ -141,6 +144,7 @@ impl Chat {
         let known_from = if store.is_some() { next_line_id - 1 } else { 0 };
         rooms.insert(main.clone(), Room::new(known_from));
         Chat {
+            rules: Arc::new(Rules::new(&config)),
             config,
             users: IndexMap::default(),
             names: BTreeMap::new(),
@@ -229,7 +233,10 @@ impl Chat {
     /// Once its join is ordered (at once on a single server), emits the greeting, any
     /// refusal of the requested name or room, the welcome and the room's history to it,
     /// and `* NAME joined` to the room.
-    pub fn handle_join(&mut self, join: Join<'_>, now: Now) -> Result<ConnId, JoinError> {
+    ///
+    /// The [`Client`] is the connection's own side, for the runtime to keep with it: every
+    /// text frame goes through it first.
+    pub fn handle_join(&mut self, join: Join<'_>, now: Now) -> Result<(ConnId, Client), JoinError> {
         if self.stopping {
             return Err(JoinError::ShuttingDown);
         }
@@ -283,6 +290,7 @@ impl Chat {
         let wanted = pending.wanted.clone();
         let addr = join.addr.filter(|_| self.per_address());
         let quiet = !self.may_announce(addr, now.at);
+        let client = Client::new(self.rules.clone(), bucket.clone(), rendering);
         let user = User {
             name: Arc::from(""),
             room: room.clone(),
@@ -290,7 +298,6 @@ impl Chat {
             slot: 0,
             reading: false,
             bucket,
-            slowed_at: None,
             last_seen: now.at,
             pinged_at: None,
             held: None,
@@ -312,14 +319,7 @@ impl Chat {
             again: false,
             signed,
         });
-        Ok(id)
-    }
-
-    /// Any frame other than text (pong, ping, binary) arrived: the connection is alive.
-    pub fn handle_activity(&mut self, id: ConnId, now: Instant) {
-        if let Some(user) = self.users.get_mut(&id) {
-            user.seen(now);
-        }
+        Ok((id, client))
     }
 
     /// The runtime refused a frame for breaking the WebSocket rules: close with 1009, 1007
@@ -344,13 +344,20 @@ impl Chat {
 
     /// Time has reached (or passed) [`poll_timeout`](Self::poll_timeout): pings idle
     /// connections and closes those that did not answer one.
-    pub fn handle_timeout(&mut self, now: Instant) {
+    ///
+    /// `heard` says when the runtime last heard a frame of any kind from a connection (a
+    /// pong, a binary frame, a text frame its [`Client`] refused): the chat is not told of
+    /// each, only asked here, for the connections whose deadline has come.
+    pub fn handle_timeout(&mut self, now: Instant, heard: impl Fn(ConnId) -> Option<Instant>) {
         let interval = self.config.ping_interval;
         let timeout = self.config.ping_timeout;
         while let Some(id) = self.heartbeat.pop_due(now) {
             let Some(user) = self.users.get_mut(&id) else {
                 continue; // left since this deadline was set
             };
+            if let Some(at) = heard(id) {
+                user.seen(at);
+            }
             let due = match user.pinged_at {
                 Some(pinged) => pinged + timeout,
                 None => user.last_seen + interval,

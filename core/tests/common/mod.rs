@@ -6,8 +6,8 @@
 
 pub use chat_core::Now;
 use chat_core::{
-    Chat, Config, ConnId, Feeds, Fetch, Fetched, Join, Kept, LeaveReason, Output, Rendering,
-    Restored, StoreRequest,
+    Chat, Client, Config, ConnId, Feeds, Fetch, Fetched, Join, JoinError, Kept, LeaveReason,
+    Output, Rendering, Restored, Said, StoreRequest,
 };
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -29,6 +29,9 @@ pub struct Harness {
     inbox: BTreeMap<ConnId, Vec<Got>>,
     /// Which room each connection reads: the runtime's half of the fan-out.
     pub feeds: Feeds,
+    /// Each connection's own side, and when a frame of any kind last came from it: the
+    /// runtime's half of the limits and the heartbeat.
+    pub clients: Clients,
     /// The store, for a chat made `with_store`.
     pub store: Option<ModelStore>,
 }
@@ -93,6 +96,7 @@ impl Harness {
             now: start,
             inbox: BTreeMap::new(),
             feeds: Feeds::new(),
+            clients: Clients::default(),
             store: None,
         }
     }
@@ -115,6 +119,7 @@ impl Harness {
         self.chat = Chat::with_store(self.chat.config().clone(), restored);
         self.inbox.clear();
         self.feeds = Feeds::new();
+        self.clients = Clients::default();
     }
 
     /// A clean stop: shutdown, everything drained.
@@ -144,7 +149,9 @@ impl Harness {
     pub fn advance(&mut self, by: Duration) {
         self.now += by;
         if self.chat.poll_timeout().is_some_and(|t| t <= self.now) {
-            self.chat.handle_timeout(self.now);
+            let heard = &self.clients.heard;
+            self.chat
+                .handle_timeout(self.now, |id| heard.get(&id).copied());
         }
         self.drain();
     }
@@ -173,10 +180,15 @@ impl Harness {
     }
 
     pub fn join_with(&mut self, join: Join<'_>) -> ConnId {
-        let now = self.now();
-        let id = self.chat.handle_join(join, now).expect("join accepted");
+        let id = self.try_join(join).expect("join accepted");
         self.drain();
         id
+    }
+
+    /// A join as the runtime makes it, not drained yet.
+    pub fn try_join(&mut self, join: Join<'_>) -> Result<ConnId, JoinError> {
+        let now = self.now();
+        self.clients.join(&mut self.chat, join, now)
     }
 
     /// Joins and discards the greeting, so tests can look at what follows.
@@ -188,11 +200,20 @@ impl Harness {
 
     pub fn send(&mut self, id: ConnId, text: &str) {
         let now = self.now();
-        self.chat.handle_text(id, text, now);
+        if let Some(refused) = self.clients.text(&mut self.chat, id, text, now) {
+            let line = Got::Line(refused.as_str().to_string());
+            self.inbox.entry(id).or_default().push(line);
+        }
         self.drain();
     }
 
+    /// A frame other than text (a pong) from `id`.
+    pub fn pong(&mut self, id: ConnId) {
+        self.clients.heard.insert(id, self.now);
+    }
+
     pub fn leave(&mut self, id: ConnId) {
+        self.clients.forget(id);
         self.chat.handle_leave(id, LeaveReason::Closed);
         self.drain();
     }
@@ -236,6 +257,9 @@ impl Harness {
 
     fn drain_outputs(&mut self) {
         while let Some(out) = self.chat.poll_output() {
+            if let Output::Close { to, .. } = &out {
+                self.clients.forget(*to);
+            }
             let inbox = &mut self.inbox;
             self.feeds.expand(out, |out| {
                 let (to, got) = match &out {
@@ -276,6 +300,47 @@ impl Harness {
     pub fn assert_quiet(&mut self) {
         let unread: Vec<_> = self.inbox.iter().filter(|(_, v)| !v.is_empty()).collect();
         assert!(unread.is_empty(), "unexpected output: {unread:?}");
+    }
+}
+
+/// The runtime's half of each connection: its [`Client`], and when it last heard a frame.
+#[derive(Debug, Default)]
+pub struct Clients {
+    pub clients: BTreeMap<ConnId, Client>,
+    pub heard: BTreeMap<ConnId, Instant>,
+}
+
+impl Clients {
+    /// Joins, keeping the connection's client.
+    pub fn join(&mut self, chat: &mut Chat, join: Join<'_>, now: Now) -> Result<ConnId, JoinError> {
+        let (id, client) = chat.handle_join(join, now)?;
+        self.clients.insert(id, client);
+        Ok(id)
+    }
+
+    /// A text frame from `id`, through its client: what passes goes to the chat; a refusal
+    /// comes back, for `id` alone. Nothing happens for a connection that has ended.
+    pub fn text(
+        &mut self,
+        chat: &mut Chat,
+        id: ConnId,
+        frame: &str,
+        now: Now,
+    ) -> Option<chat_core::Payload> {
+        let client = self.clients.get_mut(&id)?;
+        self.heard.insert(id, now.at);
+        match client.handle_text(frame, now.at) {
+            Said::Lines(lines) => chat.handle_text(id, lines, now),
+            Said::Refused(line) => return Some(line),
+            Said::Nothing => {}
+        }
+        None
+    }
+
+    /// The connection has ended: its frames are read no more.
+    pub fn forget(&mut self, id: ConnId) {
+        self.clients.remove(&id);
+        self.heard.remove(&id);
     }
 }
 

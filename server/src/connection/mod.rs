@@ -1,6 +1,7 @@
 //! The driver of one WebSocket connection: one task that reads frames into the hub and writes
 //! what the hub queued for it, in bursts with one flush each.
 
+use crate::hub::Joined;
 use crate::outbox::{End, Ending, Outbox};
 use crate::route::Upgraded;
 use crate::runtime::Runtime;
@@ -11,7 +12,7 @@ use async_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use async_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use async_tungstenite::tungstenite::{Bytes, Message};
 use async_tungstenite::WebSocketStream;
-use chat_core::{ConnId, LeaveReason, Payload, Violation};
+use chat_core::{Client, ConnId, LeaveReason, Payload, Said, Violation};
 use futures_lite::io::{AsyncRead, AsyncWrite};
 use futures_lite::{future, Stream};
 use futures_util::Sink;
@@ -75,7 +76,7 @@ where
 {
     let open = server.websockets.fetch_add(1, Ordering::Relaxed) + 1;
     server.trim.opened(open);
-    let id = upgraded.id;
+    let id = upgraded.joined.id;
     let mut driver = Driver::new(&rt, &server, upgraded);
     let outcome = future::poll_fn(|cx| driver.poll(cx)).await;
     if let Outcome::Closing | Outcome::Closed = outcome {
@@ -131,6 +132,8 @@ struct Driver<'a, R, S> {
     read_waker: Waker,
     server: &'a Server,
     outbox: Arc<Outbox>,
+    /// The connection's own side of the chat: its frames' limits and rate, decided here.
+    client: Client,
     ws: WebSocketStream<Socket<S>>,
     reading: bool,
     /// The client sent a close frame: flush tungstenite's answer and stop.
@@ -145,7 +148,8 @@ struct Driver<'a, R, S> {
 
 impl<'a, R: Runtime, S: AsyncRead + AsyncWrite + Unpin> Driver<'a, R, S> {
     fn new(rt: &'a R, server: &'a Server, upgraded: Upgraded<S>) -> Self {
-        let Upgraded { id, outbox, ws } = upgraded;
+        let Upgraded { joined, ws } = upgraded;
+        let Joined { id, outbox, client } = joined;
         // The first poll must read: the client may have sent frames with its handshake.
         let read_signal = Arc::new(ReadSignal {
             ready: AtomicBool::new(true),
@@ -158,6 +162,7 @@ impl<'a, R: Runtime, S: AsyncRead + AsyncWrite + Unpin> Driver<'a, R, S> {
             read_signal,
             server,
             outbox,
+            client,
             ws,
             reading: true,
             client_closed: false,
@@ -217,12 +222,31 @@ impl<'a, R: Runtime, S: AsyncRead + AsyncWrite + Unpin> Driver<'a, R, S> {
     }
 
     /// Feeds incoming frames to the hub until the socket has no more (or the budget is spent).
+    ///
+    /// Every frame shows the client is alive, which the hub reads without its lock when a
+    /// heartbeat deadline comes. A text frame goes through the connection's client first:
+    /// only what it lets through takes the hub's lock.
     fn poll_read(&mut self, cx: &mut Context<'_>) -> Poll<Outcome> {
         let hub = &self.server.hub;
         for _ in 0..READ_BUDGET {
-            match Pin::new(&mut self.ws).poll_next(cx) {
+            let next = Pin::new(&mut self.ws).poll_next(cx);
+            if let Poll::Ready(Some(Ok(_))) = &next {
+                hub.heard(&self.outbox, self.rt.now().at);
+            }
+            match next {
                 Poll::Ready(Some(Ok(Message::Text(text)))) => {
-                    hub.text(self.id, text.as_str(), self.rt.now())
+                    let now = self.rt.now();
+                    match self.client.handle_text(text.as_str(), now.at) {
+                        Said::Lines(lines) => hub.text(self.id, lines, now),
+                        Said::Refused(line) => {
+                            self.outbox.heard.refused();
+                            // This task is running: the write side takes the line before it
+                            // waits again, so the waker handed back need not be woken. An
+                            // overflow ends the connection as slow, which it finds there too.
+                            drop(self.outbox.push(line));
+                        }
+                        Said::Nothing => self.outbox.heard.refused(),
+                    }
                 }
                 Poll::Ready(Some(Ok(Message::Close(_)))) => {
                     hub.leave(self.id, LeaveReason::Closed);
@@ -230,9 +254,9 @@ impl<'a, R: Runtime, S: AsyncRead + AsyncWrite + Unpin> Driver<'a, R, S> {
                     self.client_closed = true;
                     return Poll::Pending;
                 }
-                // Binary frames are ignored as in the tutorial; like pings and pongs they
-                // show the client is alive.
-                Poll::Ready(Some(Ok(_))) => hub.activity(self.id, self.rt.now().at),
+                // Binary frames are ignored as in the tutorial; pings and pongs need nothing
+                // more than having been heard.
+                Poll::Ready(Some(Ok(_))) => {}
                 Poll::Ready(Some(Err(e))) => {
                     self.reading = false;
                     let violation = match e {

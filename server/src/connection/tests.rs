@@ -99,9 +99,7 @@ impl AsyncWrite for Wire {
         if let Some(reader) = reader {
             reader.wake();
         }
-        let _ = self
-            .outbox
-            .push(Payload::from("[other]: more".to_string()), 0);
+        let _ = self.outbox.push(Payload::from("[other]: more".to_string()));
         Poll::Ready(Ok(buf.len()))
     }
     fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -120,7 +118,8 @@ fn a_connection_flooded_with_output_still_gets_its_reads_served() {
     let (_stop, stopping) = async_channel::bounded(1);
     let server = Server::new(hub.clone(), Vec::new(), websocket, true, stopping);
     let rt = Clock(Instant::now());
-    let (id, outbox) = hub.join(Join::default(), rt.now()).unwrap();
+    let joined = hub.join(Join::default(), rt.now()).unwrap();
+    let outbox = joined.outbox.clone();
     let state = Arc::new(Mutex::new(SocketState::default()));
     let wire = Wire {
         state: state.clone(),
@@ -131,7 +130,7 @@ fn a_connection_flooded_with_output_still_gets_its_reads_served() {
         Role::Server,
         Some(websocket),
     ));
-    let mut driver = Driver::new(&rt, &server, Upgraded { id, outbox, ws });
+    let mut driver = Driver::new(&rt, &server, Upgraded { joined, ws });
     let mut cx = Context::from_waker(Waker::noop());
     for _ in 0..10 {
         assert!(driver.poll(&mut cx).is_pending(), "the connection goes on");
