@@ -115,6 +115,11 @@ SCENARIOS = {
     "churn": (["churn", "--rate", "2000", "--seconds", "10", "--lines", "3", "--mass", "10000"],
               [("handshakes_per_s", "handshakes/s"), ("failed", "failed"), ("greeting.p50_ms", "greet p50 ms"),
                ("greeting.p99_ms", "greet p99 ms"), ("rss.returned_fraction", "RSS returned")]),
+    # Frames that concern their sender alone (blank frames and pongs), as fast as read:
+    # what each costs the server, and whether it takes the shared chat's lock (ours only).
+    "noise": (["noise", "--connections", "10", "--frames", "100000"],
+              [("frames_per_s", "frames/s"), ("server.cpu_ns_per_delivery", "srv ns/frame"),
+               ("hub.inputs_per_frame", "hub inputs/frame"), ("hub.lock_ns_per_frame", "lock ns/frame")]),
     "fanout": (["fanout", "--connections", "18000", "--seconds", "10", "--size", "64"],
                [("broadcast_complete.p99_ms", "all-recv p99 ms"), ("latency.p99_ms", "p99 ms"),
                 ("lost", "lost")]),

@@ -12,12 +12,14 @@
 //! chat-bench --addr 127.0.0.1:8080 latency --connections 1000 --senders 10 --rate 20 --seconds 10
 //! chat-bench --addr 127.0.0.1:8080 fanout --connections 19000 --seconds 10
 //! chat-bench --addr 127.0.0.1:8080 storm --connections 10000 --missed 20
+//! chat-bench --addr 127.0.0.1:8080 --pid PID noise --connections 10 --frames 100000
 //! ```
 
 mod churn;
 mod flood;
 mod line;
 mod net;
+mod noise;
 mod report;
 mod rooms;
 mod run;

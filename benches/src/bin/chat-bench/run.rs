@@ -110,6 +110,14 @@ pub enum Mode {
         #[arg(long, default_value_t = 5.0)]
         settle: f64,
     },
+    /// Frames that concern their sender alone (blank text frames and pongs, in turn), FRAMES
+    /// from each of CONNECTIONS, as fast as the server reads them: what each costs it.
+    Noise {
+        #[arg(long, default_value_t = 10)]
+        connections: usize,
+        #[arg(long, default_value_t = 100_000)]
+        frames: u32,
+    },
     /// One line a second to every connection, for SECONDS: how long until all have it.
     Fanout {
         #[arg(long, default_value_t = 10_000)]
@@ -207,6 +215,10 @@ pub async fn run(target: Target, mode: Mode) -> Result<serde_json::Value, String
             mass,
             settle,
         } => crate::churn::churn(&target, rate, seconds, lines, mass, settle).await?,
+        Mode::Noise {
+            connections,
+            frames,
+        } => crate::noise::noise(&target, connections, frames).await?,
         Mode::Fanout {
             connections,
             seconds,
