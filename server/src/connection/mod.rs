@@ -17,6 +17,7 @@ use futures_lite::io::{AsyncRead, AsyncWrite};
 use futures_lite::{future, Stream};
 use futures_util::Sink;
 use std::convert::Infallible;
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -70,36 +71,47 @@ enum Outcome {
 }
 
 /// Runs a joined connection until it ends.
-pub(crate) async fn run<R: Runtime, S>(rt: R, server: Arc<Server>, upgraded: Upgraded<S>)
+///
+/// Not an `async fn`: one keeps its arguments for its whole life beside the locals they are
+/// moved into (rust-lang/rust#62958), which would hold the upgraded connection twice, 400
+/// bytes per connection. The driver is made here, and only it moves into the future.
+pub(crate) fn run<R: Runtime, S>(
+    rt: R,
+    server: Arc<Server>,
+    upgraded: Upgraded<S>,
+) -> impl Future<Output = ()>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let open = server.websockets.fetch_add(1, Ordering::Relaxed) + 1;
-    server.trim.opened(open);
-    let id = upgraded.joined.id;
-    let mut driver = Driver::new(&rt, &server, upgraded);
-    let outcome = future::poll_fn(|cx| driver.poll(cx)).await;
-    if let Outcome::Closing | Outcome::Closed = outcome {
-        // Deliver the rest and the close frame, then give the client a moment to answer it;
-        // all within the grace period. (The timer is boxed: it exists only while closing,
-        // and would otherwise add its size to every connection for its whole life.)
-        let finish = async {
-            if let Outcome::Closing = outcome {
-                if let Outcome::Closed = future::poll_fn(|cx| driver.poll(cx)).await {
+    let mut driver = Driver::new(rt, server, upgraded);
+    async move {
+        let open = driver.server.websockets.fetch_add(1, Ordering::Relaxed) + 1;
+        driver.server.trim.opened(open);
+        let outcome = future::poll_fn(|cx| driver.poll(cx)).await;
+        if let Outcome::Closing | Outcome::Closed = outcome {
+            // Deliver the rest and the close frame, then give the client a moment to answer
+            // it; all within the grace period. (The timer is boxed: it exists only while
+            // closing, and would otherwise add its size to every connection for its whole
+            // life.)
+            let rt = driver.rt.clone();
+            let grace = Box::pin(rt.sleep_until(rt.now().at + CLOSE_GRACE));
+            let finish = async {
+                if let Outcome::Closing = outcome {
+                    if let Outcome::Closed = future::poll_fn(|cx| driver.poll(cx)).await {
+                        future::poll_fn(|cx| driver.poll_read_to_end(cx)).await;
+                    }
+                } else {
                     future::poll_fn(|cx| driver.poll_read_to_end(cx)).await;
                 }
-            } else {
-                future::poll_fn(|cx| driver.poll_read_to_end(cx)).await;
-            }
-        };
-        let grace = Box::pin(rt.sleep_until(rt.now().at + CLOSE_GRACE));
-        future::or(finish, grace).await;
-    } else if let Outcome::Gone(reason) = outcome {
-        server.hub.leave(id, reason);
+            };
+            future::or(finish, grace).await;
+        } else if let Outcome::Gone(reason) = outcome {
+            driver.server.hub.leave(driver.id, reason);
+        }
+        let open = driver.server.websockets.fetch_sub(1, Ordering::Relaxed) - 1;
+        driver.server.trim.closed(open);
+        tracing::trace!(id = %driver.id, "connection ended");
     }
-    let open = server.websockets.fetch_sub(1, Ordering::Relaxed) - 1;
-    server.trim.closed(open);
-    tracing::trace!(%id, "connection ended");
 }
 
 /// Tells the driver whether the socket woke it for reading.
@@ -125,12 +137,12 @@ impl Wake for ReadSignal {
     }
 }
 
-struct Driver<'a, R, S> {
-    rt: &'a R,
+struct Driver<R, S> {
+    rt: R,
     id: ConnId,
     read_signal: Arc<ReadSignal>,
     read_waker: Waker,
-    server: &'a Server,
+    server: Arc<Server>,
     outbox: Arc<Outbox>,
     /// The connection's own side of the chat: its frames' limits and rate, decided here.
     client: Client,
@@ -146,8 +158,8 @@ struct Driver<'a, R, S> {
     closing: bool,
 }
 
-impl<'a, R: Runtime, S: AsyncRead + AsyncWrite + Unpin> Driver<'a, R, S> {
-    fn new(rt: &'a R, server: &'a Server, upgraded: Upgraded<S>) -> Self {
+impl<R: Runtime, S: AsyncRead + AsyncWrite + Unpin> Driver<R, S> {
+    fn new(rt: R, server: Arc<Server>, upgraded: Upgraded<S>) -> Self {
         let Upgraded { joined, ws } = upgraded;
         let Joined { id, outbox, client } = joined;
         // The first poll must read: the client may have sent frames with its handshake.

@@ -130,7 +130,7 @@ fn a_connection_flooded_with_output_still_gets_its_reads_served() {
         Role::Server,
         Some(websocket),
     ));
-    let mut driver = Driver::new(&rt, &server, Upgraded { joined, ws });
+    let mut driver = Driver::new(rt, Arc::new(server), Upgraded { joined, ws });
     let mut cx = Context::from_waker(Waker::noop());
     for _ in 0..10 {
         assert!(driver.poll(&mut cx).is_pending(), "the connection goes on");
