@@ -27,7 +27,7 @@ const SLOW_NOTICE_EVERY: Duration = Duration::from_secs(1);
 /// inherits from its address) and kept by the runtime with the connection: feed it every
 /// text frame ([`handle_text`](Self::handle_text)) and give what passes to
 /// [`Chat::handle_text`](crate::Chat::handle_text).
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct Client {
     rules: Arc<Rules>,
     bucket: TokenBucket,
