@@ -148,6 +148,10 @@ struct Driver<R, S> {
     client: Client,
     ws: WebSocketStream<Socket<S>>,
     reading: bool,
+    /// Its first line, the greeting, is framed: only then are its frames read, so that
+    /// nothing answers a frame before the greeting (in a cluster, a join waits for the
+    /// broker, and the connection runs meanwhile).
+    greeted: bool,
     /// The client sent a close frame: flush tungstenite's answer and stop.
     client_closed: bool,
     ping: bool,
@@ -177,6 +181,7 @@ impl<R: Runtime, S: AsyncRead + AsyncWrite + Unpin> Driver<R, S> {
             client,
             ws,
             reading: true,
+            greeted: false,
             client_closed: false,
             ping: false,
             unflushed: false,
@@ -203,7 +208,8 @@ impl<R: Runtime, S: AsyncRead + AsyncWrite + Unpin> Driver<R, S> {
         } else {
             self.outbox.ending(cx.waker());
         }
-        if self.reading && self.read_signal.ready.swap(false, Ordering::Acquire) {
+        let may_read = self.reading && self.greeted;
+        if may_read && self.read_signal.ready.swap(false, Ordering::Acquire) {
             let waker = self.read_waker.clone();
             if let Poll::Ready(outcome) = self.poll_read(&mut Context::from_waker(&waker)) {
                 return Poll::Ready(outcome);
@@ -315,6 +321,11 @@ impl<R: Runtime, S: AsyncRead + AsyncWrite + Unpin> Driver<R, S> {
                 };
                 let batch = self.outbox.take(&mut frame, BURST_BYTES, cx.waker());
                 self.unflushed = framed;
+                if framed && !self.greeted {
+                    // Frames that came meanwhile are read at the next poll.
+                    self.greeted = true;
+                    cx.waker().wake_by_ref();
+                }
                 self.ping = batch.ping;
                 self.end = batch.end;
                 if !framed && !self.ping && self.end.is_none() {

@@ -40,12 +40,12 @@ impl Runtime for Clock {
     }
 }
 
-/// A client socket that always takes what is written, and whose every write makes the
-/// outbox fuller (as a busy room would): a driver without a write budget never stops
-/// writing. After a few writes the client's own frame arrives.
+/// A client socket that always takes what is written. With an outbox, its every write
+/// makes the outbox fuller (as a busy room would): a driver without a write budget never
+/// stops writing; after a few writes the client's own frame arrives.
 struct Wire {
     state: Arc<Mutex<SocketState>>,
-    outbox: Arc<Outbox>,
+    flooding: Option<Arc<Outbox>>,
 }
 
 #[derive(Default)]
@@ -89,7 +89,7 @@ impl AsyncWrite for Wire {
                 s.writes < 10_000,
                 "the driver never stopped writing to read"
             );
-            if s.writes == 3 {
+            if s.writes == 3 && self.flooding.is_some() {
                 s.incoming.extend_from_slice(&HELLO);
                 s.reader.take()
             } else {
@@ -99,7 +99,9 @@ impl AsyncWrite for Wire {
         if let Some(reader) = reader {
             reader.wake();
         }
-        let _ = self.outbox.push(Payload::from("[other]: more".to_string()));
+        if let Some(outbox) = &self.flooding {
+            let _ = outbox.push(Payload::from("[other]: more".to_string()));
+        }
         Poll::Ready(Ok(buf.len()))
     }
     fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -123,7 +125,7 @@ fn a_connection_flooded_with_output_still_gets_its_reads_served() {
     let state = Arc::new(Mutex::new(SocketState::default()));
     let wire = Wire {
         state: state.clone(),
-        outbox: outbox.clone(),
+        flooding: Some(outbox.clone()),
     };
     let ws = future::block_on(WebSocketStream::from_raw_socket(
         Socket::new(wire),
@@ -141,4 +143,54 @@ fn a_connection_flooded_with_output_still_gets_its_reads_served() {
         }
     }
     panic!("the client's frame was never read");
+}
+
+#[test]
+fn no_frame_is_read_before_the_greeting_has_gone_out() {
+    let config = Config::default();
+    let websocket = websocket_config(config.max_frame_bytes);
+    let (hub, _timer) = Hub::new(Chat::new(config), usize::MAX);
+    let (_stop, stopping) = async_channel::bounded(1);
+    let server = Server::new(hub.clone(), Vec::new(), websocket, true, stopping);
+    let rt = Clock(Instant::now());
+    let joined = hub.join(Join::default(), rt.now()).unwrap();
+    // As if the join waited for a broker: nothing for the driver to send yet.
+    let mut greeting = std::collections::VecDeque::new();
+    joined
+        .outbox
+        .take_into(&mut greeting, usize::MAX, Waker::noop());
+    assert!(!greeting.is_empty());
+    let outbox = joined.outbox.clone();
+    // The client's frame came with its handshake.
+    let state = Arc::new(Mutex::new(SocketState {
+        incoming: HELLO.to_vec(),
+        ..SocketState::default()
+    }));
+    let wire = Wire {
+        state: state.clone(),
+        flooding: None,
+    };
+    let ws = future::block_on(WebSocketStream::from_raw_socket(
+        Socket::new(wire),
+        Role::Server,
+        Some(websocket),
+    ));
+    let mut driver = Driver::new(rt, Arc::new(server), Upgraded { joined, ws });
+    let mut cx = Context::from_waker(Waker::noop());
+    for _ in 0..3 {
+        assert!(driver.poll(&mut cx).is_pending());
+    }
+    assert_eq!(
+        hub.snapshot().stats.frames_in,
+        0,
+        "read before the greeting"
+    );
+    // The greeting comes (the join is ordered): it goes out, then the frame is read.
+    let _ = outbox.push(greeting.pop_front().expect("the greeting"));
+    for _ in 0..3 {
+        assert!(driver.poll(&mut cx).is_pending());
+    }
+    assert_eq!(hub.snapshot().stats.frames_in, 1);
+    // Two writes: the greeting, then the line the frame said (the sender reads its room).
+    assert_eq!(state.lock().unwrap().writes, 2);
 }
