@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Instant;
 use tokio::net::{TcpListener, TcpStream};
 
-/// A multi-threaded tokio runtime.
+/// A tokio runtime: one worker per core, or the current-thread scheduler on one core.
 #[derive(Clone, Debug)]
 pub struct Tokio(Arc<Owner>);
 
@@ -29,11 +29,21 @@ impl Drop for Owner {
 }
 
 impl Tokio {
-    /// A runtime with one worker per core.
+    /// A runtime with one worker per core; on one core, tokio's current-thread scheduler.
+    ///
+    /// Why: on one core the multi-thread scheduler only adds its machinery, and its bounded
+    /// local queue (256 tasks, the rest overflowing to a shared one) polls the readers a
+    /// room's line woke again and again while others wait, each taking few lines: 2.5× the
+    /// `sendto` calls per delivery of the current-thread scheduler, and 1.6× the CPU per
+    /// delivery, in the broadcast benchmark (BENCHMARKS.md).
     pub fn new() -> io::Result<Self> {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()?;
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let mut builder = if cores == 1 {
+            tokio::runtime::Builder::new_current_thread()
+        } else {
+            tokio::runtime::Builder::new_multi_thread()
+        };
+        let rt = builder.enable_all().build()?;
         Ok(Tokio(Arc::new(Owner(Some(rt)))))
     }
 
@@ -83,5 +93,43 @@ pub fn main() -> ExitCode {
             eprintln!("error: cannot start tokio: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use super::*;
+    use tokio::runtime::RuntimeFlavor;
+
+    fn flavor() -> RuntimeFlavor {
+        Tokio::new()
+            .expect("a runtime")
+            .rt()
+            .handle()
+            .runtime_flavor()
+    }
+
+    #[test]
+    fn one_core_gets_the_current_thread_scheduler_and_more_the_multi_thread_one() {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        if cores > 1 {
+            assert_eq!(flavor(), RuntimeFlavor::MultiThread);
+        }
+        // A thread confined to one core (as `taskset -c 0` confines a process).
+        let confined = std::thread::spawn(|| {
+            // SAFETY: a zeroed cpu_set_t is a valid empty set; the calls get its size.
+            unsafe {
+                let mut set: libc::cpu_set_t = std::mem::zeroed();
+                assert_eq!(libc::sched_getaffinity(0, size_of_val(&set), &mut set), 0);
+                let first = (0..libc::CPU_SETSIZE as usize)
+                    .find(|&cpu| libc::CPU_ISSET(cpu, &set))
+                    .expect("some cpu is allowed");
+                libc::CPU_ZERO(&mut set);
+                libc::CPU_SET(first, &mut set);
+                assert_eq!(libc::sched_setaffinity(0, size_of_val(&set), &set), 0);
+            }
+            flavor()
+        });
+        assert_eq!(confined.join().unwrap(), RuntimeFlavor::CurrentThread);
     }
 }
