@@ -31,11 +31,11 @@ impl Drop for Owner {
 impl Tokio {
     /// A runtime with one worker per core; on one core, tokio's current-thread scheduler.
     ///
-    /// Why: on one core the multi-thread scheduler only adds its machinery, and its bounded
-    /// local queue (256 tasks, the rest overflowing to a shared one) polls the readers a
-    /// room's line woke again and again while others wait, each taking few lines: 2.5× the
-    /// `sendto` calls per delivery of the current-thread scheduler, and 1.6× the CPU per
-    /// delivery, in the broadcast benchmark (BENCHMARKS.md).
+    /// Why, measured in the broadcast benchmark (BENCHMARKS.md): on one core the
+    /// multi-thread scheduler made 2.5–3× the `sendto` calls per delivery of the
+    /// current-thread one (its writers ran with fewer lines each) and cost 1.3–1.6× the CPU
+    /// per delivery. Our reading: its bounded local queue (256 tasks, the rest overflowing
+    /// to a shared one) polls the readers a line just woke again before those still waiting.
     pub fn new() -> io::Result<Self> {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         let mut builder = if cores == 1 {
