@@ -112,27 +112,64 @@ impl AsyncWrite for Wire {
     }
 }
 
+/// A hub with one joined connection, and the server around it.
+struct One {
+    hub: Arc<Hub>,
+    server: Server,
+    rt: Clock,
+    joined: Joined,
+    websocket: WebSocketConfig,
+    keep: Keep,
+}
+
+/// The timer's and the stop signal's channels, kept open while the test runs.
+type Keep = (async_channel::Receiver<()>, async_channel::Sender<()>);
+
+impl One {
+    fn joined() -> One {
+        let config = Config::default();
+        let websocket = websocket_config(config.max_frame_bytes);
+        let (hub, timer) = Hub::new(Chat::new(config), usize::MAX);
+        let (stop, stopping) = async_channel::bounded(1);
+        let server = Server::new(hub.clone(), Vec::new(), websocket, true, stopping);
+        let rt = Clock(Instant::now());
+        let joined = hub.join(Join::default(), rt.now()).unwrap();
+        One {
+            hub,
+            server,
+            rt,
+            joined,
+            websocket,
+            keep: (timer, stop),
+        }
+    }
+
+    /// The connection's driver, over `wire`.
+    fn driver(self, wire: Wire) -> (Driver<Clock, Wire>, Keep) {
+        let ws = future::block_on(WebSocketStream::from_raw_socket(
+            Socket::new(wire),
+            Role::Server,
+            Some(self.websocket),
+        ));
+        let upgraded = Upgraded {
+            joined: self.joined,
+            ws,
+        };
+        let driver = Driver::new(self.rt, Arc::new(self.server), upgraded);
+        (driver, self.keep)
+    }
+}
+
 #[test]
 fn a_connection_flooded_with_output_still_gets_its_reads_served() {
-    let config = Config::default();
-    let websocket = websocket_config(config.max_frame_bytes);
-    let (hub, _timer) = Hub::new(Chat::new(config), usize::MAX);
-    let (_stop, stopping) = async_channel::bounded(1);
-    let server = Server::new(hub.clone(), Vec::new(), websocket, true, stopping);
-    let rt = Clock(Instant::now());
-    let joined = hub.join(Join::default(), rt.now()).unwrap();
-    let outbox = joined.outbox.clone();
+    let one = One::joined();
     let state = Arc::new(Mutex::new(SocketState::default()));
     let wire = Wire {
         state: state.clone(),
-        flooding: Some(outbox.clone()),
+        flooding: Some(one.joined.outbox.clone()),
     };
-    let ws = future::block_on(WebSocketStream::from_raw_socket(
-        Socket::new(wire),
-        Role::Server,
-        Some(websocket),
-    ));
-    let mut driver = Driver::new(rt, Arc::new(server), Upgraded { joined, ws });
+    let hub = one.hub.clone();
+    let (mut driver, _keep) = one.driver(wire);
     let mut cx = Context::from_waker(Waker::noop());
     for _ in 0..10 {
         assert!(driver.poll(&mut cx).is_pending(), "the connection goes on");
@@ -147,20 +184,12 @@ fn a_connection_flooded_with_output_still_gets_its_reads_served() {
 
 #[test]
 fn no_frame_is_read_before_the_greeting_has_gone_out() {
-    let config = Config::default();
-    let websocket = websocket_config(config.max_frame_bytes);
-    let (hub, _timer) = Hub::new(Chat::new(config), usize::MAX);
-    let (_stop, stopping) = async_channel::bounded(1);
-    let server = Server::new(hub.clone(), Vec::new(), websocket, true, stopping);
-    let rt = Clock(Instant::now());
-    let joined = hub.join(Join::default(), rt.now()).unwrap();
+    let one = One::joined();
     // As if the join waited for a broker: nothing for the driver to send yet.
+    let outbox = one.joined.outbox.clone();
     let mut greeting = std::collections::VecDeque::new();
-    joined
-        .outbox
-        .take_into(&mut greeting, usize::MAX, Waker::noop());
+    outbox.take_into(&mut greeting, usize::MAX, Waker::noop());
     assert!(!greeting.is_empty());
-    let outbox = joined.outbox.clone();
     // The client's frame came with its handshake.
     let state = Arc::new(Mutex::new(SocketState {
         incoming: HELLO.to_vec(),
@@ -170,12 +199,8 @@ fn no_frame_is_read_before_the_greeting_has_gone_out() {
         state: state.clone(),
         flooding: None,
     };
-    let ws = future::block_on(WebSocketStream::from_raw_socket(
-        Socket::new(wire),
-        Role::Server,
-        Some(websocket),
-    ));
-    let mut driver = Driver::new(rt, Arc::new(server), Upgraded { joined, ws });
+    let hub = one.hub.clone();
+    let (mut driver, _keep) = one.driver(wire);
     let mut cx = Context::from_waker(Waker::noop());
     for _ in 0..3 {
         assert!(driver.poll(&mut cx).is_pending());
