@@ -12,7 +12,7 @@ use async_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use async_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use async_tungstenite::tungstenite::{Bytes, Message};
 use async_tungstenite::WebSocketStream;
-use chat_core::{Client, ConnId, LeaveReason, Payload, Said, Violation};
+use chat_core::{Client, ConnId, LeaveReason, Now, Payload, Said, Violation};
 use futures_lite::io::{AsyncRead, AsyncWrite};
 use futures_lite::{future, Stream};
 use futures_util::Sink;
@@ -245,36 +245,24 @@ impl<R: Runtime, S: AsyncRead + AsyncWrite + Unpin> Driver<R, S> {
     /// heartbeat deadline comes. A text frame goes through the connection's client first:
     /// only what it lets through takes the hub's lock.
     fn poll_read(&mut self, cx: &mut Context<'_>) -> Poll<Outcome> {
-        let hub = &self.server.hub;
         for _ in 0..READ_BUDGET {
-            let next = Pin::new(&mut self.ws).poll_next(cx);
-            if let Poll::Ready(Some(Ok(_))) = &next {
-                hub.heard(&self.outbox, self.rt.now().at);
-            }
-            match next {
-                Poll::Ready(Some(Ok(Message::Text(text)))) => {
+            match Pin::new(&mut self.ws).poll_next(cx) {
+                Poll::Ready(Some(Ok(message))) => {
                     let now = self.rt.now();
-                    match self.client.handle_text(text.as_str(), now.at) {
-                        Said::Lines(lines) => hub.text(self.id, lines, now),
-                        Said::Refused(line) => {
-                            self.outbox.heard.refused();
-                            // This task is running: the write side takes the line before it
-                            // waits again, so the waker handed back need not be woken. An
-                            // overflow ends the connection as slow, which it finds there too.
-                            drop(self.outbox.push(line));
+                    self.server.hub.heard(&self.outbox, now.at);
+                    match message {
+                        Message::Text(text) => self.text(text.as_str(), now),
+                        Message::Close(_) => {
+                            self.server.hub.leave(self.id, LeaveReason::Closed);
+                            self.reading = false;
+                            self.client_closed = true;
+                            return Poll::Pending;
                         }
-                        Said::Nothing => self.outbox.heard.refused(),
+                        // Binary frames are ignored as in the tutorial; pings and pongs need
+                        // nothing more than having been heard.
+                        _ => {}
                     }
                 }
-                Poll::Ready(Some(Ok(Message::Close(_)))) => {
-                    hub.leave(self.id, LeaveReason::Closed);
-                    self.reading = false;
-                    self.client_closed = true;
-                    return Poll::Pending;
-                }
-                // Binary frames are ignored as in the tutorial; pings and pongs need nothing
-                // more than having been heard.
-                Poll::Ready(Some(Ok(_))) => {}
                 Poll::Ready(Some(Err(e))) => {
                     self.reading = false;
                     let violation = match e {
@@ -292,7 +280,7 @@ impl<R: Runtime, S: AsyncRead + AsyncWrite + Unpin> Driver<R, S> {
                         }
                     };
                     // The core answers with a close, which the write side then sends.
-                    hub.violation(self.id, violation);
+                    self.server.hub.violation(self.id, violation);
                     return Poll::Pending;
                 }
                 Poll::Ready(None) => return Poll::Ready(Outcome::Gone(LeaveReason::Closed)),
@@ -303,6 +291,21 @@ impl<R: Runtime, S: AsyncRead + AsyncWrite + Unpin> Driver<R, S> {
         // waker raises the flag, so the next poll reads on).
         cx.waker().wake_by_ref();
         Poll::Pending
+    }
+
+    /// A text frame: through the connection's client, and on to the hub if it passes.
+    fn text(&mut self, frame: &str, now: Now) {
+        match self.client.handle_text(frame, now.at) {
+            Said::Lines(lines) => self.server.hub.text(self.id, lines, now),
+            Said::Refused(line) => {
+                self.outbox.heard.refused();
+                // This task is running: the write side takes the line before it waits
+                // again, so the waker handed back need not be woken. An overflow ends the
+                // connection as slow, which it finds there too.
+                drop(self.outbox.push(line));
+            }
+            Said::Nothing => self.outbox.heard.refused(),
+        }
     }
 
     /// Sends what the hub queued: take a burst, framed straight into the socket's buffer,
