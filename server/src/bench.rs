@@ -33,10 +33,10 @@ impl Rooms {
             announce_limit: 0,
             ..Config::default()
         };
-        let (hub, timer) = Hub::new(Chat::new(config), 1 << 20);
         // The clock is read once, to start the virtual one.
         #[allow(clippy::disallowed_methods)]
         let now = Now::new(Instant::now(), 1_700_000_000_000);
+        let (hub, timer) = Hub::new(Chat::new(config), 1 << 20, now.at);
         let mut all = Vec::new();
         for r in 0..rooms {
             let room = format!("room{r}");

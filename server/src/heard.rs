@@ -48,3 +48,27 @@ impl Heard {
         self.refused.load(Ordering::Relaxed)
     }
 }
+
+#[cfg(all(test, not(chat_loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_last_frame_heard_is_the_time_it_came_and_none_before_one() {
+        let epoch = Instant::now();
+        let heard = Heard::new();
+        assert_eq!(heard.last(epoch), None);
+        heard.frame(epoch, epoch);
+        assert_eq!(
+            heard.last(epoch),
+            Some(epoch),
+            "a frame at the epoch is a frame"
+        );
+        let later = epoch + Duration::from_millis(1500);
+        heard.frame(epoch, later);
+        assert_eq!(heard.last(epoch), Some(later));
+        heard.refused();
+        heard.refused();
+        assert_eq!(heard.refused_count(), 2);
+    }
+}

@@ -83,8 +83,13 @@ pub struct Snapshot {
 
 impl Hub {
     /// A hub around `chat`; the receiver gets a message whenever the timer should look again,
-    /// and is closed when the hub shuts down.
-    pub(crate) fn new(chat: Chat, queue_limit: usize) -> (Arc<Hub>, async_channel::Receiver<()>) {
+    /// and is closed when the hub shuts down. `epoch`: the runtime's time now, which the
+    /// drivers' times of frames heard are counted from (none is earlier).
+    pub(crate) fn new(
+        chat: Chat,
+        queue_limit: usize,
+        epoch: Instant,
+    ) -> (Arc<Hub>, async_channel::Receiver<()>) {
         let (timer, changed) = async_channel::bounded(1);
         let hub = Hub {
             inner: Mutex::new(Inner {
@@ -100,9 +105,7 @@ impl Hub {
             timer,
             inputs: AtomicU64::new(0),
             locked_ns: AtomicU64::new(0),
-            // Not the chat's clock: only where the drivers' times are counted from.
-            #[allow(clippy::disallowed_methods)]
-            epoch: Instant::now(),
+            epoch,
         };
         (Arc::new(hub), changed)
     }
@@ -508,8 +511,8 @@ mod tests {
 
     #[test]
     fn every_outbox_gets_its_lines_in_the_order_the_core_emitted_them() {
-        let (hub, _timer) = Hub::new(Chat::new(Config::default()), 1 << 20);
         let start = Instant::now();
+        let (hub, _timer) = Hub::new(Chat::new(Config::default()), 1 << 20, start);
         let mut a = hub.join(named("a"), at(start, 0)).unwrap();
         let b = hub.join(named("b"), at(start, 0)).unwrap();
         say(&hub, &mut a, "one\ntwo", at(start, 1));
@@ -537,8 +540,8 @@ mod tests {
             rate: 0.0,
             ..Config::default()
         };
-        let (hub, _timer) = Hub::new(Chat::new(config), 200);
         let start = Instant::now();
+        let (hub, _timer) = Hub::new(Chat::new(config), 200, start);
         let mut a = hub.join(named("a"), at(start, 0)).unwrap();
         let slow = hub.join(named("slow"), at(start, 0)).unwrap();
         take_all(&a.outbox);
@@ -586,8 +589,8 @@ mod tests {
 
     #[test]
     fn a_reader_whose_own_lines_overflow_its_limit_is_dropped_at_once() {
-        let (hub, _timer) = Hub::new(Chat::new(Config::default()), 100);
         let start = Instant::now();
+        let (hub, _timer) = Hub::new(Chat::new(Config::default()), 100, start);
         let mut a = hub.join(named("a"), at(start, 0)).unwrap();
         let slow = hub.join(named("slow"), at(start, 0)).unwrap();
         take_all(&a.outbox);
@@ -608,8 +611,8 @@ mod tests {
 
     #[test]
     fn the_timer_hears_of_earlier_deadlines_only_and_timeouts_ping() {
-        let (hub, timer) = Hub::new(Chat::new(Config::default()), 1 << 20);
         let start = Instant::now();
+        let (hub, timer) = Hub::new(Chat::new(Config::default()), 1 << 20, start);
         let a = hub.join(named("a"), at(start, 0)).unwrap();
         assert!(
             timer.try_recv().is_ok(),

@@ -154,7 +154,7 @@ async fn run<R: Runtime>(
                 opened.lines(),
                 opened.restored().next_id
             );
-            let (hub, timer_changed) = Hub::new(chat, settings.outbound_queue_bytes);
+            let (hub, timer_changed) = Hub::new(chat, settings.outbound_queue_bytes, rt.now().at);
             let answers_to = Arc::downgrade(&hub);
             let store = Store::start(opened, STORE_QUEUE, move |answer| {
                 let Some(hub) = answers_to.upgrade() else {
@@ -171,7 +171,7 @@ async fn run<R: Runtime>(
         (None, Some(cluster)) => {
             let id = crate::cluster::node_id();
             let chat = Chat::in_cluster(settings.chat.clone(), &id);
-            let (hub, timer_changed) = Hub::new(chat, settings.outbound_queue_bytes);
+            let (hub, timer_changed) = Hub::new(chat, settings.outbound_queue_bytes, rt.now().at);
             crate::cluster::start(&rt, &hub, cluster, &id, settings.retain as u64);
             tracing::info!(
                 "node {id} of the cluster on {} (prefix {:?}); history in Redis",

@@ -129,10 +129,10 @@ impl One {
     fn joined() -> One {
         let config = Config::default();
         let websocket = websocket_config(config.max_frame_bytes);
-        let (hub, timer) = Hub::new(Chat::new(config), usize::MAX);
+        let rt = Clock(Instant::now());
+        let (hub, timer) = Hub::new(Chat::new(config), usize::MAX, rt.0);
         let (stop, stopping) = async_channel::bounded(1);
         let server = Server::new(hub.clone(), Vec::new(), websocket, true, stopping);
-        let rt = Clock(Instant::now());
         let joined = hub.join(Join::default(), rt.now()).unwrap();
         One {
             hub,
