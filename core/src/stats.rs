@@ -6,7 +6,9 @@ use crate::output::CloseReason;
 /// Running totals since the chat started; cheap to read at any time.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Stats {
-    /// Text frames received from clients.
+    /// Text frames that reached the chat: those a connection's [`Client`](crate::Client)
+    /// let through (the runtime counts the ones it kept back; the server's `/metrics` adds
+    /// them).
     pub frames_in: u64,
     /// Text frames addressed to clients (one per recipient).
     pub frames_out: u64,
