@@ -14,6 +14,7 @@ figures are those of the three processes together.
 """
 
 import argparse
+import atexit
 import json
 import os
 import shutil
@@ -34,10 +35,12 @@ _CERT = None
 
 
 def certificate():
-    """A self-signed certificate for 127.0.0.1 (openssl), made once per run: (cert, key)."""
+    """A self-signed certificate for 127.0.0.1 (openssl), made once per run and removed at
+    its end: (cert, key)."""
     global _CERT
     if _CERT is None:
         d = tempfile.mkdtemp(prefix="chat-bench-tls-")
+        atexit.register(shutil.rmtree, d, ignore_errors=True)
         cert, key = os.path.join(d, "cert.pem"), os.path.join(d, "key.pem")
         subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
                         "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
