@@ -3,34 +3,28 @@
 mod apply;
 mod fanout;
 mod frame;
+mod join;
+mod leave;
 mod memory;
 mod ordered;
 mod presence;
 mod replay;
 
-use crate::address::{Address, Refusal};
-use crate::auth::Signed;
-use crate::client::{Client, Rules};
+use crate::address::Address;
+use crate::client::Rules;
 use crate::config::Config;
 use crate::heartbeat::Heartbeat;
-use crate::input::{self, Join, JoinError, LeaveReason, Violation};
-use crate::line::Rendering;
-use crate::name;
 use crate::order::{Member, Proposal};
-use crate::output::{CloseReason, ConnId, Output};
-use crate::rate::TokenBucket;
+use crate::output::{ConnId, Output};
 use crate::room::{Room, MAIN};
 use crate::stats::Stats;
 use crate::store::Restored;
-use crate::text;
-use crate::time::Now;
-use crate::user::{Pending, User};
+use crate::user::User;
 use indexmap::IndexMap;
 use replay::Storage;
 use rustc_hash::FxBuildHasher;
 use std::collections::{BTreeMap, VecDeque};
 use std::net::IpAddr;
-use std::ops::Bound;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -43,7 +37,8 @@ use std::time::Instant;
 ///   [`name_of`](Self::name_of), [`room_of`](Self::room_of), [`roster`](Self::roster),
 ///   [`history_len`](Self::history_len);
 /// - **inputs** from connections and the clock: [`handle_join`](Self::handle_join),
-///   [`handle_text`](Self::handle_text) (what a connection's [`Client`] lets through),
+///   [`handle_text`](Self::handle_text) (what a connection's [`Client`](crate::Client) lets
+///   through),
 ///   [`handle_violation`](Self::handle_violation), [`handle_leave`](Self::handle_leave),
 ///   [`handle_timeout`](Self::handle_timeout), [`handle_shutdown`](Self::handle_shutdown);
 ///   from a store: [`handle_fetched`](Self::handle_fetched),
@@ -192,7 +187,7 @@ impl Chat {
             .count()
     }
 
-    /// Whether a new connection would be refused with [`JoinError::Full`].
+    /// Whether a new connection would be refused with [`JoinError::Full`](crate::JoinError::Full).
     pub fn is_full(&self) -> bool {
         self.users.len() >= self.config.max_connections
     }
@@ -226,191 +221,8 @@ impl Chat {
         self.rooms.get(room).map_or(0, Room::history_len)
     }
 
-    // ----- inputs -----
-
-    /// A WebSocket handshake completed: the connection joins the chat.
-    ///
-    /// Once its join is ordered (at once on a single server), emits the greeting, any
-    /// refusal of the requested name or room, the welcome and the room's history to it,
-    /// and `* NAME joined` to the room.
-    ///
-    /// The [`Client`] is the connection's own side, for the runtime to keep with it: every
-    /// text frame goes through it first.
-    pub fn handle_join(&mut self, join: Join<'_>, now: Now) -> Result<(ConnId, Client), JoinError> {
-        if self.stopping {
-            return Err(JoinError::ShuttingDown);
-        }
-        if self.is_full() {
-            return Err(JoinError::Full(self.config.max_connections));
-        }
-        if self.reconnecting {
-            return Err(JoinError::Reconnecting);
-        }
-        let bucket = self.admit(join.addr, now.at)?;
-        let id = ConnId(self.next_id);
-        self.next_id += 1;
-        self.stats.joined += 1;
-        let rendering = join.rendering.unwrap_or(Rendering::Text);
-
-        // What was asked for is echoed in refusals, so it gets the same cleaning as chat text.
-        let wanted_room = join.room.map(text::sanitize);
-        let wanted_name = join.name.map(text::sanitize);
-        let wanted_since = join.since.map(text::sanitize);
-        let mut pending = Pending::default();
-        if let Some(typed) = wanted_since.as_deref() {
-            pending.since = input::since_id(typed);
-            if pending.since.is_none() {
-                pending.invalid_since = Some(typed.into());
-            }
-        }
-        let token = join.signed.map(|s| Box::new(s.clone()));
-        let room = match wanted_room.as_deref().map(|r| (r, name::room_name(r))) {
-            None => self.main.clone(),
-            Some((_, Some(room))) if !self.may_enter(token.as_deref(), &room) => {
-                pending.no_access = Some(room);
-                self.main.clone()
-            }
-            Some((_, Some(room))) => self.intern_room(&room),
-            Some((typed, None)) => {
-                pending.invalid_room = Some(typed.into());
-                self.main.clone()
-            }
-        };
-        match (&token, wanted_name.as_deref()) {
-            // Exactly the token's name, whatever `?name=` says.
-            (Some(token), _) => pending.wanted = Some(token.name.clone()),
-            (None, Some(_)) if self.config.signed_names => pending.sign_in = true,
-            (None, Some(wanted)) if !name::is_valid_name(wanted) => {
-                pending.invalid_name = Some(wanted.into());
-            }
-            (None, Some(wanted)) => pending.wanted = Some(Arc::from(wanted)),
-            (None, None) => {}
-        }
-        let signed = token.is_some();
-        let wanted = pending.wanted.clone();
-        let addr = join.addr.filter(|_| self.per_address());
-        let quiet = !self.may_announce(addr, now.at);
-        let client = Client::new(self.rules.clone(), bucket.clone(), rendering);
-        let user = User {
-            name: Arc::from(""),
-            room: room.clone(),
-            rendering,
-            slot: 0,
-            reading: false,
-            bucket,
-            last_seen: now.at,
-            pinged_at: None,
-            held: None,
-            addr,
-            muted: quiet,
-            pending: Some(Box::new(pending)),
-            token,
-        };
-        self.users.insert(id, user);
-        if !self.config.ping_interval.is_zero() {
-            self.heartbeat
-                .schedule(now.at + self.config.ping_interval, id);
-        }
-        self.order(Proposal::Join {
-            from: id,
-            room,
-            wanted,
-            quiet,
-            again: false,
-            signed,
-        });
-        Ok((id, client))
-    }
-
-    /// The runtime refused a frame for breaking the WebSocket rules: close with 1009, 1007
-    /// or 1002.
-    pub fn handle_violation(&mut self, id: ConnId, violation: Violation) {
-        let reason = match violation {
-            Violation::TooBig => CloseReason::MessageTooBig,
-            Violation::InvalidUtf8 => CloseReason::InvalidUtf8,
-            Violation::Protocol => CloseReason::ProtocolError,
-        };
-        self.close(id, reason);
-    }
-
-    /// The connection has gone. Its room hears `* NAME left`. Unknown ids are ignored, so
-    /// calling this after an [`Output::Close`] is fine.
-    pub fn handle_leave(&mut self, id: ConnId, reason: LeaveReason) {
-        if self.users.contains_key(&id) {
-            self.stats.count_leave(reason);
-            self.forget(id);
-        }
-    }
-
-    /// Time has reached (or passed) [`poll_timeout`](Self::poll_timeout): pings idle
-    /// connections and closes those that did not answer one.
-    ///
-    /// `heard` says when the runtime last heard a frame of any kind from a connection (a
-    /// pong, a binary frame, a text frame its [`Client`] refused): the chat is not told of
-    /// each, only asked here, for the connections whose deadline has come.
-    pub fn handle_timeout(&mut self, now: Instant, heard: impl Fn(ConnId) -> Option<Instant>) {
-        let interval = self.config.ping_interval;
-        let timeout = self.config.ping_timeout;
-        while let Some(id) = self.heartbeat.pop_due(now) {
-            let Some(user) = self.users.get_mut(&id) else {
-                continue; // left since this deadline was set
-            };
-            if let Some(at) = heard(id) {
-                user.seen(at);
-            }
-            let due = match user.pinged_at {
-                Some(pinged) => pinged + timeout,
-                None => user.last_seen + interval,
-            };
-            if due > now {
-                self.heartbeat.schedule(due, id);
-            } else if user.pinged_at.is_none() {
-                user.pinged_at = Some(now);
-                self.heartbeat.schedule(now + timeout, id);
-                self.outputs.push_back(Output::Ping { to: id });
-            } else {
-                self.close(id, CloseReason::PingTimeout);
-            }
-        }
-    }
-
-    /// The server is stopping: every connection is closed with 1001 and joins are refused.
-    /// Nobody hears anyone leave; `main` keeps its history in memory, other rooms go (and
-    /// the store is told the next id, so that a restart continues from it).
-    ///
-    /// In a cluster, every user's leave is ordered first: the other nodes hear them leave
-    /// now rather than when this node's lease runs out.
-    pub fn handle_shutdown(&mut self) {
-        self.stopping = true;
-        self.store_shutdown();
-        if self.proposals.is_some() {
-            self.order_leaves();
-        }
-        self.close_everyone(CloseReason::Shutdown);
-    }
-
-    /// Closes every connection with `reason`, silently (nobody hears anyone leave), and
-    /// forgets every user; `main` keeps its history in memory, other rooms go.
-    fn close_everyone(&mut self, reason: CloseReason) {
-        self.held = 0;
-        let mut ids: Vec<ConnId> = self.users.keys().copied().collect();
-        ids.sort_unstable();
-        for id in ids {
-            let reason = reason.clone();
-            self.outputs.push_back(Output::Close { to: id, reason });
-        }
-        self.users.clear();
-        self.names.clear();
-        self.unsent.clear();
-        self.addresses.clear();
-        self.rooms.retain(|name, _| **name == *MAIN);
-        self.quiet.retain(|_, name| **name == *MAIN);
-        self.history_bytes = self.rooms.values().map(Room::history_bytes).sum();
-        if let Some(main) = self.rooms.get_mut(&self.main) {
-            main.clear_members();
-        }
-        self.heartbeat.clear();
-    }
+    // ----- inputs: in `join`, `leave`, `frame` (text), `replay` (the store) and
+    // `ordered` (the broker) -----
 
     // ----- outputs -----
 
@@ -453,105 +265,6 @@ impl Chat {
         Member {
             node: self.node.clone(),
             conn: id,
-        }
-    }
-
-    /// The next free automatic name.
-    fn auto_name(&mut self) -> Arc<str> {
-        loop {
-            let name = format!("user{}", self.next_auto);
-            self.next_auto += 1;
-            if !self.names.contains_key(&*name::key(&name)) {
-                return Arc::from(name);
-            }
-        }
-    }
-
-    /// Closes a connection: tells the runtime, then forgets the user.
-    fn close(&mut self, id: ConnId, reason: CloseReason) {
-        if self.users.contains_key(&id) {
-            self.stats.count_close(&reason);
-            self.outputs.push_back(Output::Close { to: id, reason });
-            self.forget(id);
-        }
-    }
-
-    /// Removes a user from this node (it receives nothing more from now on) and orders its
-    /// leave: its room hears `* NAME left` and its name is free once that is applied.
-    fn forget(&mut self, id: ConnId) {
-        if let Some(user) = self.remove_here(id) {
-            self.order(Proposal::Leave {
-                from: id,
-                name: user.name,
-                room: user.room,
-                quiet: user.muted,
-            });
-        }
-    }
-
-    /// Closes a connection whose leave the order has already applied (taken over, kicked).
-    fn drop_here(&mut self, id: ConnId, reason: CloseReason) {
-        if self.users.contains_key(&id) {
-            self.stats.count_close(&reason);
-            self.outputs.push_back(Output::Close { to: id, reason });
-            self.remove_here(id);
-        }
-    }
-
-    /// Takes a user out of this node: its replay, its room's members here, the user table;
-    /// its address keeps its line bucket.
-    fn remove_here(&mut self, id: ConnId) -> Option<User> {
-        self.unhold(id);
-        self.leave_here(id);
-        let user = self.users.swap_remove(&id)?;
-        if let Some(address) = user.addr.and_then(|a| self.addresses.get_mut(&a)) {
-            address.release(user.bucket.clone(), &self.config);
-        }
-        Some(user)
-    }
-
-    /// Whether the holder of `token` (or a connection without one) may enter `room`.
-    fn may_enter(&self, token: Option<&Signed>, room: &str) -> bool {
-        !self.config.private_rooms.contains(room) || token.is_some_and(|t| t.rooms.allows(room))
-    }
-
-    /// Whether the per-address limits are on.
-    fn per_address(&self) -> bool {
-        self.config.max_connections_per_ip > 0 || self.config.connect_rate > 0.0
-    }
-
-    /// Lets a connection of `addr` in (or not), and gives it its line bucket.
-    fn admit(&mut self, addr: Option<IpAddr>, now: Instant) -> Result<TokenBucket, JoinError> {
-        let Some(addr) = addr.filter(|_| self.per_address()) else {
-            return Ok(TokenBucket::new(self.config.burst, now));
-        };
-        self.sweep_addresses(now);
-        let config = &self.config;
-        let address = (self.addresses.entry(addr)).or_insert_with(|| Address::new(config, now));
-        address.admit(config, now).map_err(|refusal| match refusal {
-            Refusal::TooMany => JoinError::TooManyFromAddress(config.max_connections_per_ip),
-            Refusal::TooFast(wait) => JoinError::TooFast(wait),
-        })
-    }
-
-    /// Forgets up to two address records that say nothing a new one would not, going round
-    /// the table a little at every join: records stay bounded without a timer.
-    fn sweep_addresses(&mut self, now: Instant) {
-        for _ in 0..2 {
-            let after = self.swept_to.map_or(Bound::Unbounded, Bound::Excluded);
-            let next = self.addresses.range((after, Bound::Unbounded)).next();
-            let Some((&addr, _)) = next.or_else(|| self.addresses.iter().next()) else {
-                return;
-            };
-            self.swept_to = Some(addr);
-            let config = &self.config;
-            if self
-                .addresses
-                .get_mut(&addr)
-                .is_some_and(|a| a.is_idle(config, now))
-            {
-                self.addresses.remove(&addr);
-            }
         }
     }
 }
