@@ -24,7 +24,7 @@
 //! - [`order`]: [`Proposal`] and [`Event`], the shared changes a node of a cluster hands
 //!   to the broker and applies once ordered (a single server orders them itself);
 //! - [`payload`]: [`Payload`], one rendered line shared by all its recipients;
-//! - [`line`]: every line the server sends, described once, rendered as text or JSON;
+//! - [`line`](mod@line): every line the server sends, described once, rendered as text or JSON;
 //! - [`read_back`]: a JSON line read back as its text line, for clients that need ids but
 //!   show text;
 //! - [`name`], [`text`]: what is a valid name or room, and how text is cleaned;

@@ -1,8 +1,8 @@
 //! Every line the server sends, described once and rendered from that description to text
 //! or to `chat.v1.json`.
 //!
-//! [`Line`] is the description. Its JSON form is derived from it (serde, with the wire's
-//! names as attributes); its text form is [`Line::text`]. A new kind of line is one variant
+//! `Line` is the description. Its JSON form is derived from it (serde, with the wire's
+//! names as attributes); its text form is `Line::text`. A new kind of line is one variant
 //! here and one arm in `text`.
 
 use crate::command::HELP;

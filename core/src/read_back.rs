@@ -2,7 +2,7 @@
 //!
 //! A client that must know line ids (to resume with `since`) reads JSON, yet may want to
 //! show exactly what a text client shows: the terminal client does. Each JSON object is
-//! turned back into the [`Line`] it was rendered from and rendered as text, so the text
+//! turned back into the `Line` it was rendered from and rendered as text, so the text
 //! forms stay described once, in `line.rs`.
 
 use crate::line::{error_text, Line, RoomCount, Said};
