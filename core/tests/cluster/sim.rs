@@ -117,12 +117,26 @@ impl Cluster {
         }
     }
 
+    /// `name` joins node `n`; its join is proposed, not yet ordered.
     pub(crate) fn join(&mut self, n: usize, name: &str) -> ConnId {
-        let node = &mut self.nodes[n];
         let join = Join {
             name: Some(name),
             ..Join::default()
         };
+        self.join_with(n, join)
+    }
+
+    /// The holder of `signed` joins node `n`.
+    pub(crate) fn join_signed(&mut self, n: usize, signed: &Signed) -> ConnId {
+        let join = Join {
+            signed: Some(signed),
+            ..Join::default()
+        };
+        self.join_with(n, join)
+    }
+
+    fn join_with(&mut self, n: usize, join: Join<'_>) -> ConnId {
+        let node = &mut self.nodes[n];
         let id = node.h.try_join(join).expect("join accepted");
         node.h.drain();
         node.collect();
@@ -202,19 +216,5 @@ pub(crate) fn token(name: &str, admin: bool) -> Signed {
         name: name.into(),
         admin,
         rooms: Grant::None,
-    }
-}
-
-impl Cluster {
-    pub(crate) fn join_signed(&mut self, n: usize, signed: &Signed) -> ConnId {
-        let node = &mut self.nodes[n];
-        let join = Join {
-            signed: Some(signed),
-            ..Join::default()
-        };
-        let id = node.h.try_join(join).expect("join accepted");
-        node.h.drain();
-        node.collect();
-        id
     }
 }
